@@ -1,0 +1,126 @@
+"""The aggregator's round: fetch every submitted update, open and check it, aggregate, publish, finalize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aggregator.fedavg import apply_weighted_updates, sample_weights
+from marketplace.chain.events import UpdateSubmitted
+from marketplace.chain.marketplace_contract import CallResult, MarketplaceContract, TaskInfo, TaskStatus
+from marketplace.errors import FedmarketError
+from marketplace.task_files import TaskFiles
+from marketplace.task_spec import TaskSpec
+from marketplace.updates import UpdateHeader, dequantize, open_sealed, unpack_update
+from zk.commitments import check_hash_commitment
+
+# Updates are scored on the raw sample counts they report; the contract takes integers.
+CONTRIBUTION_UNIT = 1
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An update left out of a round, and why; the round goes on without it."""
+
+    data_owner: str
+    update_cid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AcceptedUpdate:
+    data_owner: str
+    update_cid: str
+    header: UpdateHeader
+    delta: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    task_id: int
+    round: int
+    model_cid: str
+    accepted: list[AcceptedUpdate]
+    rejected: list[Rejection]
+    contributions: list[int]
+    finalize: CallResult
+
+
+class RoundAggregator:
+    """Holds the aggregator's X25519 key and its chain session for the tasks it serves."""
+
+    def __init__(self, contract: MarketplaceContract, files: TaskFiles, private_key: bytes) -> None:
+        self.contract = contract
+        self.files = files
+        self._private_key = private_key
+        self._specs: dict[str, TaskSpec] = {}
+
+    def task(self, task_id: int) -> tuple[TaskInfo, TaskSpec]:
+        info = self.contract.get_task(task_id)
+        if info.spec_cid not in self._specs:
+            self._specs[info.spec_cid] = self.files.spec(info.spec_cid)
+        return info, self._specs[info.spec_cid]
+
+    def ready(self, task_id: int, round_: int) -> bool:
+        """True once every participant submitted or the round's deadline has passed."""
+        info = self.contract.get_task(task_id)
+        if info.status is not TaskStatus.RUNNING or info.current_round != round_:
+            return False
+        submitted = self.contract.submission_count(task_id, round_)
+        now = self.contract.session.w3.eth.get_block("latest")["timestamp"]
+        return submitted == len(self.contract.get_participants(task_id)) or now > info.round_deadline
+
+    def collect(self, task_id: int, round_: int) -> tuple[list[AcceptedUpdate], list[Rejection]]:
+        """Fetch, decrypt and validate each submission recorded on chain for the round."""
+        _, spec = self.task(task_id)
+        accepted: list[AcceptedUpdate] = []
+        rejected: list[Rejection] = []
+        seen_commitments: set[bytes] = set()
+        for event in self.contract.events("UpdateSubmitted", taskId=task_id, round=round_):
+            assert isinstance(event, UpdateSubmitted)
+            try:
+                if event.commitment in seen_commitments:
+                    raise FedmarketError("the same update was already submitted by another data owner")
+                update = self._open(event, spec, task_id, round_)
+            except FedmarketError as exc:
+                rejected.append(Rejection(event.data_owner, event.update_cid, str(exc)))
+                continue
+            seen_commitments.add(event.commitment)
+            accepted.append(update)
+        return accepted, rejected
+
+    def _open(self, event: UpdateSubmitted, spec: TaskSpec, task_id: int, round_: int) -> AcceptedUpdate:
+        sealed = self.files.get(event.update_cid, spec.max_sealed_update_bytes)
+        plaintext = open_sealed(sealed, self._private_key)
+        check_hash_commitment(plaintext, event.commitment)
+        header, values = unpack_update(
+            plaintext,
+            expected_shapes=spec.shapes,
+            scale_bits=spec.scale_bits,
+            bound=spec.bound,
+            max_bytes=spec.max_update_bytes,
+            expected_task_id=task_id,
+            expected_round=round_,
+        )
+        if header.sender.lower() != event.data_owner.lower():
+            raise FedmarketError(f"update names sender {header.sender}, but {event.data_owner} submitted it")
+        return AcceptedUpdate(event.data_owner, event.update_cid, header, dequantize(values, spec.scale_bits))
+
+    def aggregate_round(self, task_id: int, round_: int) -> RoundResult:
+        """Aggregate the accepted updates with FedAvg, publish the new model and finalize on chain."""
+        info, spec = self.task(task_id)
+        accepted, rejected = self.collect(task_id, round_)
+        if accepted:
+            weights = sample_weights([u.header.num_samples for u in accepted])
+            new_model = apply_weighted_updates(
+                self.files.model(info.model_cid, spec), [u.delta for u in accepted], weights
+            )
+            model_cid = self.files.put_model(new_model, {"task_id": str(task_id), "round": str(round_)})
+        else:
+            model_cid = info.model_cid  # nothing usable arrived: the global model stays as it was
+        samples = {u.data_owner.lower(): u.header.num_samples for u in accepted}
+        participants = self.contract.get_participants(task_id)
+        contributions = [samples.get(p.lower(), 0) * CONTRIBUTION_UNIT for p in participants]
+        finalize = self.contract.finalize_round(task_id, round_, model_cid, contributions)
+        return RoundResult(task_id, round_, model_cid, accepted, rejected, contributions, finalize)

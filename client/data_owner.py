@@ -1,0 +1,97 @@
+"""The data owner's side of a round: fetch the global model, train on private data, seal, upload, submit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from client.training import TrainConfig, model_delta, train_local
+from marketplace.chain.marketplace_contract import CallResult, MarketplaceContract, TaskInfo, TaskStatus
+from marketplace.data import Dataset, validate_arrays
+from marketplace.errors import FedmarketError
+from marketplace.models import build_model, load_arrays, model_to_arrays
+from marketplace.task_files import TaskFiles
+from marketplace.task_spec import TaskSpec
+from marketplace.updates import UpdateHeader, key_from_hex, pack_update, quantize, seal
+from zk.commitments import hash_commitment
+
+UpdateTransform = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class SubmissionReport:
+    """What one data owner did in one round."""
+
+    round: int
+    update_cid: str
+    commitment: bytes
+    num_samples: int
+    train_loss: float
+    plaintext_bytes: int
+    sealed_bytes: int
+    submit: CallResult
+
+
+class DataOwner:
+    """Holds private data and a signing session; never sends the data, only sealed model updates."""
+
+    def __init__(self, contract: MarketplaceContract, files: TaskFiles, data: Dataset) -> None:
+        self.contract = contract
+        self.files = files
+        self.data = data
+        self._specs: dict[str, TaskSpec] = {}
+
+    @property
+    def address(self) -> str:
+        return self.contract.session.address
+
+    def task(self, task_id: int) -> tuple[TaskInfo, TaskSpec]:
+        """The task's on-chain state and its spec (fetched once from IPFS)."""
+        info = self.contract.get_task(task_id)
+        if info.spec_cid not in self._specs:
+            self._specs[info.spec_cid] = self.files.spec(info.spec_cid)
+        return info, self._specs[info.spec_cid]
+
+    def join(self, task_id: int) -> CallResult:
+        """Check the private data fits the task's schema, then join with the stake."""
+        info, spec = self.task(task_id)
+        validate_arrays(self.data.X, self.data.y, spec.data_schema)
+        return self.contract.join(task_id, info.stake)
+
+    def train_and_submit(
+        self, task_id: int, round_: int, progress: Callable[[int, int], None] | None = None,
+        transform: UpdateTransform | None = None,
+    ) -> SubmissionReport:
+        """Run one round: train from the current global model and record the sealed update on chain."""
+        info, spec = self.task(task_id)
+        if info.status is not TaskStatus.RUNNING or info.current_round != round_:
+            raise FedmarketError(
+                f"task {task_id} is not taking updates for round {round_} "
+                f"(status {info.status.name.lower()}, open round {info.current_round})"
+            )
+        global_arrays = self.files.model(info.model_cid, spec)
+        model = build_model(spec.model, seed=0)
+        load_arrays(model, global_arrays)
+        config = replace(TrainConfig.from_dict(spec.training), seed=self._seed(task_id, round_))
+        loss = train_local(model, self.data, config, progress)
+        delta = model_delta(model_to_arrays(model), global_arrays)
+        if transform is not None:
+            delta = transform(delta)
+
+        header = UpdateHeader(
+            task_id=task_id, round=round_, num_samples=len(self.data), scale_bits=spec.scale_bits, sender=self.address
+        )
+        plaintext = pack_update(header, quantize(delta, spec.scale_bits, spec.bound))
+        sealed = seal(plaintext, key_from_hex(spec.aggregator_public_key))
+        commitment = hash_commitment(plaintext)
+        cid = self.files.put(sealed)
+        submit = self.contract.submit_update(task_id, round_, cid, commitment)
+        return SubmissionReport(round_, cid, commitment, len(self.data), loss, len(plaintext), len(sealed), submit)
+
+    def withdraw(self, task_id: int) -> CallResult:
+        return self.contract.withdraw(task_id)
+
+    def _seed(self, task_id: int, round_: int) -> int:
+        return (int(self.address, 16) ^ (task_id << 32) ^ round_) % (2**31)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything fedmarket needs, idempotently: a .venv with the Python packages
+# (torch pinned to the local 2.13.0 CPU build first, so no resolver pulls a CUDA build) and the
+# Node tools from package-lock.json (Anvil, solcjs, OpenZeppelin, the js-ipfs node).
+# Re-runs are fast: each half is skipped while its inputs are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+STAMP_DIR=.venv/.fedmarket-stamps
+
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+mkdir -p "$STAMP_DIR"
+
+py_stamp=$(stamp_of pyproject.toml scripts/setup.sh)
+if [ "$(cat "$STAMP_DIR/python" 2>/dev/null)" != "$py_stamp" ]; then
+  echo "setup: installing Python packages"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" - <<'PY'
+import torch
+assert torch.__version__.startswith("2.13.0") and not torch.version.cuda, f"unexpected torch build {torch.__version__}"
+PY
+  echo "$py_stamp" > "$STAMP_DIR/python"
+fi
+
+node_stamp=$(stamp_of package.json package-lock.json)
+if [ ! -d node_modules ] || [ "$(cat node_modules/.fedmarket-stamp 2>/dev/null)" != "$node_stamp" ]; then
+  echo "setup: installing Node tools (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$node_stamp" > node_modules/.fedmarket-stamp
+fi
