@@ -33,7 +33,10 @@ fi
 
 node_stamp=$(stamp_of package.json package-lock.json)
 if [ ! -d node_modules ] || [ "$(cat node_modules/.fedmarket-stamp 2>/dev/null)" != "$node_stamp" ]; then
-  echo "setup: installing Node tools (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: installing Node tools from package-lock.json"
+  # Not `npm ci`: js-ipfs lists optional WebRTC transports whose installers download binaries
+  # (one from a git host), which cannot be locked or fetched here. They are left out, and the
+  # committed lock file is used as it is, never rewritten.
+  npm install --omit=optional --no-save --no-audit --no-fund --loglevel=error
   echo "$node_stamp" > node_modules/.fedmarket-stamp
 fi
