@@ -16,6 +16,7 @@ import nacl.secret
 import nacl.utils
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 
 from marketplace.errors import FedmarketError
 from marketplace.updates import generate_keypair, key_to_hex, public_key_from_private
@@ -78,7 +79,7 @@ def list_accounts(keystore: Path) -> list[StoredAccount]:
             address = json.loads(path.read_text())["address"]
         except (OSError, ValueError, KeyError):
             continue
-        found.append(StoredAccount("0x" + address.lower().removeprefix("0x"), path))
+        found.append(StoredAccount(to_checksum_address("0x" + address.lower().removeprefix("0x")), path))
     return found
 
 
