@@ -48,7 +48,8 @@ def test_import_prompts_hide_the_key_and_password_in_a_terminal(tmp_path: Path) 
     assert child.exitstatus == 0
     assert "42" * 32 not in transcript and "s3cret" not in transcript
     stored = next((tmp_path / "keystore").glob("*.json"))
-    assert load_account(stored, "s3cret").key.hex() == key[2:]
+    opened = load_account(stored, "s3cret")
+    assert opened.key.hex() == key[2:] and opened.address == address
 
 
 def test_config_show_reports_sources(tmp_path: Path) -> None:
