@@ -20,8 +20,9 @@ lint: setup
 contracts: setup
 	$(VENV_BIN)/python scripts/build_contracts.py
 
-bench: setup
-	$(VENV_BIN)/python benchmarks/run.py
+bench:
+	@bash scripts/setup.sh bench
+	$(VENV_BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf .venv node_modules .pytest_cache .ruff_cache

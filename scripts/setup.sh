@@ -40,3 +40,13 @@ if [ ! -d node_modules ] || [ "$(cat node_modules/.fedmarket-stamp 2>/dev/null)"
   npm install --omit=optional --no-save --no-audit --no-fund --loglevel=error
   echo "$node_stamp" > node_modules/.fedmarket-stamp
 fi
+
+# `setup.sh bench` adds what only the benchmarks use: Flower, called as an independent peer
+# aggregator. Installed without its pins, which would downgrade rich, typer and fastapi; the four
+# packages its aggregation functions import come explicitly.
+if [ "${1:-}" = "bench" ] && [ ! -f "$STAMP_DIR/bench" ]; then
+  echo "setup: installing benchmark extras (flwr)"
+  "$VENV/bin/python" -m pip install -q --no-deps "flwr==1.42.0"
+  "$VENV/bin/python" -m pip install -q "protobuf>=5,<7" "grpcio>=1.70" "iterators>=0.0.2" "cryptography>=44"
+  touch "$STAMP_DIR/bench"
+fi

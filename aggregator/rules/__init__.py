@@ -1,0 +1,36 @@
+"""Robust aggregation rules with one interface (`Rule.apply(batch, ctx) -> RuleResult`)."""
+
+from __future__ import annotations
+
+from aggregator.rules.base import RoundContext, Rule, RuleResult, UpdateBatch
+from aggregator.rules.clip import NormClip, clip_factors
+from aggregator.rules.cosine import CosineFilter
+from aggregator.rules.krum import MultiKrum, krum_scores
+from aggregator.rules.median import CoordinateMedian
+from aggregator.rules.norm_outlier import NormOutlierFilter
+from aggregator.rules.trimmed_mean import TrimmedMean
+
+RULES: dict[str, type] = {
+    "clip": NormClip,
+    "cosine": CosineFilter,
+    "krum": MultiKrum,
+    "median": CoordinateMedian,
+    "trimmed_mean": TrimmedMean,
+    "norm_outlier": NormOutlierFilter,
+}
+
+__all__ = [
+    "RULES",
+    "CoordinateMedian",
+    "CosineFilter",
+    "MultiKrum",
+    "NormClip",
+    "NormOutlierFilter",
+    "RoundContext",
+    "Rule",
+    "RuleResult",
+    "TrimmedMean",
+    "UpdateBatch",
+    "clip_factors",
+    "krum_scores",
+]

@@ -1,0 +1,167 @@
+"""Speed of one aggregation round against a bare numpy weighted sum of the same updates.
+
+Round = validate (finite + norm bound) → norm-outlier filter (MAD) → clip (Γ) → cosine filter
+→ RFFL reputation update → aggregate, on n float32 updates of d parameters (issue 3: n = 100,
+d = 10^6, goal ≤ 3× the bare `weights @ updates`). Two scenarios: a clean round (every update
+kept) and an attack round (10% sign-flipped, 5% scaled: filters drop rows and the aggregate is
+downdated). Reports the median of repeats, per-stage times, and peak memory: extra bytes
+allocated during the round (tracemalloc sees numpy's buffers) and the process's peak RSS.
+Prints a table and writes benchmarks/results/aggregate_speed.json.
+
+    python benchmarks/aggregate_speed.py           # n = 100, d = 10^6
+    python benchmarks/aggregate_speed.py --quick   # n = 20, d = 10^5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aggregator.pipeline import build_pipeline  # noqa: E402
+from aggregator.reputation import RFFLReputation  # noqa: E402
+from aggregator.rules import RoundContext, UpdateBatch  # noqa: E402
+from aggregator.validation import validate_float_stack  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "aggregate_speed.json"
+SPEC = {
+    "rules": [
+        {"name": "norm_outlier", "method": "mad", "k": 3.0, "side": "upper"},
+        {"name": "clip", "gamma": 1.0},
+        {"name": "cosine", "threshold": 0.0},
+    ],
+    "reputation": "rffl",
+}
+
+
+def make_updates(n: int, d: int, attacked: bool, seed: int = 0) -> np.ndarray:
+    """Honest updates share a direction (norm ≈ 1); attackers flip or scale theirs."""
+    rng = np.random.default_rng(seed)
+    direction = rng.standard_normal(d, dtype=np.float32) / np.float32(np.sqrt(d))
+    updates = rng.standard_normal((n, d), dtype=np.float32)
+    updates *= np.float32(1.0 / np.sqrt(d))
+    updates += direction
+    if attacked:
+        flips = n // 10
+        updates[:flips] *= -1.0
+        updates[flips : flips + n // 20] *= 10.0
+    return updates
+
+
+def one_round(updates: np.ndarray, senders: list[str], sizes: list[int], timings: dict[str, float]) -> np.ndarray:
+    pipeline = build_pipeline(SPEC)
+    reputation = RFFLReputation()
+    reputation.start(senders)
+    clock = time.perf_counter()
+    check = validate_float_stack(updates, senders, dimension=updates.shape[1], max_norm=1e3)
+    batch = UpdateBatch.from_updates(updates, kept=check.valid)
+    batch.cache.raw_sq_norms = check.squared_norms  # validation's pass doubles as the norms pass
+    timings["validate"] = timings.get("validate", 0.0) + time.perf_counter() - clock
+    clock = time.perf_counter()
+    ctx = RoundContext(tuple(senders), np.asarray(sizes, dtype=np.float64), reputation.base_weights(senders, sizes))
+    filtered = pipeline.filter(batch, ctx).batch
+    timings["clip+filters"] = timings.get("clip+filters", 0.0) + time.perf_counter() - clock
+    clock = time.perf_counter()
+    result = reputation.step(filtered, senders, sizes)
+    timings["rffl+aggregate"] = timings.get("rffl+aggregate", 0.0) + time.perf_counter() - clock
+    return result.aggregate
+
+
+def timed(function: Callable[[], Any], repeats: int) -> tuple[float, list[float]]:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), samples
+
+
+def measure(n: int, d: int, attacked: bool, repeats: int) -> dict[str, Any]:
+    updates = make_updates(n, d, attacked)
+    senders = [f"owner{i:03d}" for i in range(n)]
+    sizes = [100 + (i % 7) * 10 for i in range(n)]
+    weights = np.asarray(sizes, dtype=np.float32) / sum(sizes)
+    weights @ updates  # warm up BLAS and the thread pool
+    one_round(updates, senders, sizes, {})
+    bare, _ = timed(lambda: weights @ updates, repeats)
+    timings: dict[str, float] = {}
+    ours, _ = timed(lambda: one_round(updates, senders, sizes, timings), repeats)
+    tracemalloc.start()
+    aggregate = one_round(updates, senders, sizes, {})
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    reference = make_updates(n, d, attacked)
+    assert np.all(np.isfinite(aggregate)) and reference.shape == updates.shape
+    return {
+        "scenario": "attack round" if attacked else "clean round",
+        "n": n,
+        "d": d,
+        "bare_weighted_sum_ms": bare * 1e3,
+        "round_ms": ours * 1e3,
+        "ratio": ours / bare,
+        **{f"{stage}_ms": total / repeats * 1e3 for stage, total in timings.items()},
+        "input_mb": updates.nbytes / 2**20,
+        "round_peak_alloc_mb": peak / 2**20,
+        "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("-n", type=int, default=100)
+    parser.add_argument("-d", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.d, args.repeats = 20, 100_000, 3
+    rows = [measure(args.n, args.d, attacked, args.repeats) for attacked in (False, True)]
+    columns = [
+        "scenario",
+        "n",
+        "d",
+        "bare_weighted_sum_ms",
+        "round_ms",
+        "ratio",
+        "validate_ms",
+        "clip+filters_ms",
+        "rffl+aggregate_ms",
+        "input_mb",
+        "round_peak_alloc_mb",
+        "process_peak_rss_mb",
+    ]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"one aggregation round vs bare numpy weighted sum ({os.cpu_count()} cores)")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+        Console(width=200).print(table)
+    except ImportError:
+        for row in rows:
+            print(row)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"benchmark": "aggregate_speed", "goal_ratio": 3.0, "rows": rows}, indent=1))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

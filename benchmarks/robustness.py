@@ -1,0 +1,334 @@
+"""Robustness, fairness and Shapley-accuracy benchmark of the aggregator (issue 3's targets).
+
+Grid: data set × Dirichlet α × attack × attacker fraction × seed, 10 data owners, 20 rounds.
+For every cell: final test accuracy relative to attack-free FedAvg (same data set, α, seed),
+share of attackers and of honest owners removed by RFFL, and fairness (Pearson correlation,
+over honest owners, between total Shapley payout share and standalone accuracy). Peers:
+our FedAvg and Flower's aggregation functions (FedAvg, Krum, FedMedian, FedTrimmedAvg) on
+the same owners and attacks. Shapley accuracy: GTG-Shapley against exact values on real
+rounds with n = 10. Prints tables and writes benchmarks/results/robustness.json.
+
+    python benchmarks/robustness.py            # full grid (≈ 15-25 min on 2 cores)
+    python benchmarks/robustness.py --quick    # smoke run (≈ 1 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aggregator.attacks import ATTACK_KINDS  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "robustness.json"
+HIDDEN = {"digits": (32,), "breast_cancer": (16,)}
+GAMMA = {"digits": 1.0, "breast_cancer": 0.5}
+PEERS = ("fedavg", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
+
+
+def aggregation_spec(dataset: str) -> dict[str, Any]:
+    return {
+        "rules": [
+            {"name": "norm_outlier", "method": "mad", "k": 3.0, "side": "upper"},
+            {"name": "clip", "gamma": GAMMA[dataset]},
+            {"name": "cosine", "threshold": 0.0},
+        ],
+        "reputation": {"name": "rffl", "alpha": 0.95, "beta": "1/3"},
+        "contribution": {"name": "shapley", "method": "exact"},
+    }
+
+
+def _job(job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    from aggregator.simulation import SimulationConfig, run_simulation
+
+    config = SimulationConfig(
+        dataset=job["dataset"],
+        dirichlet_alpha=job["alpha"],
+        rounds=job["rounds"],
+        seed=job["seed"],
+        attack=job["attack"],
+        attacker_fraction=job["fraction"],
+        hidden=HIDDEN[job["dataset"]],
+        server=job["server"],
+        aggregation=aggregation_spec(job["dataset"]),
+        standalone=job.get("standalone", False),
+    )
+    started = time.perf_counter()
+    result = run_simulation(config).to_json()
+    result["seconds"] = time.perf_counter() - started
+    result["job"] = job
+    return result
+
+
+def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _shapley_accuracy(dataset: str, seeds: Sequence[int], rounds: Sequence[int]) -> list[dict[str, Any]]:
+    """GTG vs exact on real rounds: θ_t and the 10 honest updates of an attack-free run."""
+    import torch
+    from scipy.stats import spearmanr
+
+    torch.set_num_threads(2)
+    from aggregator import simulation as sim
+    from aggregator.shapley import BatchedModelEvaluator, CoalitionUtility, exact_shapley, gtg_shapley
+    from marketplace.data import dirichlet_split, load_builtin, split_holdout
+    from marketplace.models import ModelSpec, build_model, flatten, model_to_arrays
+
+    rows = []
+    for seed in seeds:
+        config = sim.SimulationConfig(dataset=dataset, seed=seed, hidden=HIDDEN[dataset], server="fedavg")
+        data, schema = load_builtin(dataset)
+        train, val, _ = split_holdout(data, config.val_fraction, config.test_fraction, seed=seed)
+        parts = dirichlet_split(train.y, config.n_owners, config.dirichlet_alpha, seed=seed)
+        spec = ModelSpec("mlp", schema.num_features, schema.num_classes, HIDDEN[dataset])
+        owners = sim._Owners(config, spec, train, parts)
+        theta = flatten(model_to_arrays(build_model(spec, seed=seed)), spec).astype(np.float32)
+        evaluator = BatchedModelEvaluator(spec, val.X, val.y)
+        sizes = np.array([len(owners.data[o]) for o in owners.ids], dtype=np.float32)
+        for round_index in range(max(rounds) + 1):
+            updates = owners.round_updates(owners.ids, theta, round_index, np.zeros_like(theta))
+            if round_index in rounds:
+                started = time.perf_counter()
+                exact = exact_shapley(CoalitionUtility(theta, updates, evaluator))
+                exact_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                gtg = gtg_shapley(CoalitionUtility(theta, updates, evaluator), seed=sim.derived_seed(seed, round_index))
+                gtg_seconds = time.perf_counter() - started
+                rho = spearmanr(exact.values, gtg.values).statistic if np.std(gtg.values) > 0 else float("nan")
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "seed": seed,
+                        "round": round_index,
+                        "spearman": float(rho),
+                        "mae": float(np.mean(np.abs(exact.values - gtg.values))),
+                        "mean_abs_exact": float(np.mean(np.abs(exact.values))),
+                        "gtg_evaluations": gtg.evaluations,
+                        "exact_evaluations": exact.evaluations,
+                        "permutations": gtg.permutations,
+                        "exact_seconds": exact_seconds,
+                        "gtg_seconds": gtg_seconds,
+                    }
+                )
+            theta = theta + (sizes / sizes.sum()) @ updates
+    return rows
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    baseline: dict[tuple, float] = {}
+    standalone: dict[tuple, dict[str, float]] = {}
+    for run in runs:
+        job = run["job"]
+        if job["server"] == "fedavg" and job["attack"] == "none":
+            key = (job["dataset"], job["alpha"], job["seed"])
+            baseline[key] = run["final_accuracy"]
+            standalone[key] = run["standalone_accuracy"]
+    cells: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        job = run["job"]
+        cells[(job["dataset"], job["alpha"], job["attack"], job["fraction"], job["server"])].append(run)
+    table = []
+    for (dataset, alpha, attack, fraction, server), group in sorted(cells.items()):
+        ratios, acc, att_removed, honest_removed, fairness, fairness_rep, backdoor = [], [], [], [], [], [], []
+        for run in group:
+            job = run["job"]
+            key = (dataset, alpha, job["seed"])
+            acc.append(run["final_accuracy"])
+            if key in baseline and baseline[key] > 0:
+                ratios.append(run["final_accuracy"] / baseline[key])
+            attackers = set(run["attackers"])
+            honest = [o for o in run["owners"] if o not in attackers]
+            if server == "pipeline":
+                removed = set(run["removed_round"])
+                if attackers:
+                    att_removed.append(len(removed & attackers) / len(attackers))
+                honest_removed.append(len(removed & set(honest)) / len(honest))
+                alone = standalone.get(key, {})
+                pairs = [(run["payout"]["shapley"][o], alone[o]) for o in honest if o in alone]
+                if pairs:
+                    fairness.append(_pearson([p for p, _ in pairs], [a for _, a in pairs]))
+                    fairness_rep.append(
+                        _pearson(
+                            [run["payout"]["reputation"][o] for o in honest if o in alone],
+                            [alone[o] for o in honest if o in alone],
+                        )
+                    )
+            if run["backdoor_success"] is not None:
+                backdoor.append(run["backdoor_success"])
+
+        def mean(values: list[float | None]) -> float | None:
+            clean = [v for v in values if v is not None and np.isfinite(v)]
+            return float(np.mean(clean)) if clean else None
+
+        table.append(
+            {
+                "dataset": dataset,
+                "alpha": alpha,
+                "attack": attack,
+                "fraction": fraction,
+                "server": server,
+                "runs": len(group),
+                "accuracy": mean(acc),
+                "ratio_to_fedavg": mean(ratios),
+                "min_ratio": float(min(ratios)) if ratios else None,
+                "attackers_removed": mean(att_removed),
+                "honest_removed": mean(honest_removed),
+                "fairness_shapley": mean(fairness),
+                "fairness_reputation": mean(fairness_rep),
+                "backdoor_success": mean(backdoor),
+            }
+        )
+    return {"cells": table}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def print_table(title: str, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[_fmt(row.get(c)) for c in columns])
+        Console(width=200).print(table)
+    except ImportError:  # plain text fallback
+        print(title)
+        print(" | ".join(columns))
+        for row in rows:
+            print(" | ".join(_fmt(row.get(c)) for c in columns))
+
+
+def build_jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    jobs = []
+    for dataset in args.datasets:
+        for alpha in args.alphas:
+            for seed in range(args.seeds):
+                base = {"dataset": dataset, "alpha": alpha, "seed": seed, "rounds": args.rounds}
+                jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "fedavg", "standalone": True})
+                jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "pipeline"})
+                for attack in args.attacks:
+                    for fraction in args.fractions:
+                        jobs.append({**base, "attack": attack, "fraction": fraction, "server": "pipeline"})
+                        if fraction == max(args.fractions) and alpha == args.alphas[0] and seed < args.peer_seeds:
+                            for peer in PEERS:
+                                jobs.append({**base, "attack": attack, "fraction": fraction, "server": peer})
+    return jobs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny grid for a smoke run")
+    parser.add_argument("--datasets", nargs="+", default=["digits", "breast_cancer"])
+    parser.add_argument("--alphas", nargs="+", type=float, default=[0.5, 100.0])
+    parser.add_argument("--attacks", nargs="+", default=list(ATTACK_KINDS), choices=list(ATTACK_KINDS))
+    parser.add_argument("--fractions", nargs="+", type=float, default=[0.2, 0.3])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--peer-seeds", type=int, default=3, help="seeds for the peer strategies (30%% cells)")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.alphas, args.seeds, args.rounds = ["digits"], [0.5], 1, 6
+        args.attacks, args.fractions, args.peer_seeds, args.shapley_rounds = ["sign_flip", "free_rider"], [0.3], 1, [0]
+    jobs = build_jobs(args)
+    started = time.perf_counter()
+    print(f"running {len(jobs)} simulations on {args.workers} worker(s)...", flush=True)
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        runs = list(pool.map(_job, jobs, chunksize=1))
+    grid_seconds = time.perf_counter() - started
+    summary = summarise(runs)
+    pipeline_rows = [c for c in summary["cells"] if c["server"] == "pipeline"]
+    print_table(
+        "fedmarket pipeline (norm-outlier → clip → cosine → RFFL, exact Shapley payouts)",
+        pipeline_rows,
+        [
+            "dataset",
+            "alpha",
+            "attack",
+            "fraction",
+            "runs",
+            "accuracy",
+            "ratio_to_fedavg",
+            "min_ratio",
+            "attackers_removed",
+            "honest_removed",
+            "fairness_shapley",
+            "fairness_reputation",
+            "backdoor_success",
+        ],
+    )
+    peer_cells = [c for c in summary["cells"] if c["fraction"] == max(args.fractions) and c["alpha"] == args.alphas[0]]
+    by_attack: dict[tuple, dict[str, Any]] = defaultdict(dict)
+    for cell in peer_cells:
+        row = by_attack[(cell["dataset"], cell["attack"])]
+        row.update({"dataset": cell["dataset"], "attack": cell["attack"], cell["server"]: cell["ratio_to_fedavg"]})
+    print_table(
+        f"accuracy / attack-free FedAvg at {max(args.fractions):.0%} attackers, α={args.alphas[0]} (peers)",
+        list(by_attack.values()),
+        ["dataset", "attack", "pipeline", *PEERS],
+    )
+    shapley_rows = []
+    for dataset in args.datasets:
+        shapley_rows += _shapley_accuracy(dataset, list(range(min(args.seeds, 2))), args.shapley_rounds)
+    print_table(
+        "GTG-Shapley vs exact (n = 10, 2^10 = 1024 coalitions)",
+        shapley_rows,
+        [
+            "dataset",
+            "seed",
+            "round",
+            "spearman",
+            "mae",
+            "mean_abs_exact",
+            "gtg_evaluations",
+            "exact_evaluations",
+            "permutations",
+            "exact_seconds",
+            "gtg_seconds",
+        ],
+    )
+    payload = {
+        "benchmark": "robustness",
+        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "grid_seconds": grid_seconds,
+        "summary": summary,
+        "shapley_accuracy": shapley_rows,
+        "runs": [{k: v for k, v in run.items() if k != "config"} for run in runs],
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(payload, indent=1, default=float))
+    print(f"wrote {args.output} ({grid_seconds:.0f} s for the grid)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
