@@ -8,7 +8,15 @@ import numpy as np
 
 from aggregator.fedavg import apply_weighted_updates, sample_weights
 from marketplace.chain.events import UpdateSubmitted
-from marketplace.chain.marketplace_contract import CallResult, MarketplaceContract, TaskInfo, TaskStatus
+from marketplace.chain.marketplace_contract import (
+    PPM,
+    ZERO_POINT,
+    CallResult,
+    MarketplaceContract,
+    RoundReport,
+    TaskInfo,
+    TaskStatus,
+)
 from marketplace.errors import FedmarketError
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
@@ -45,6 +53,7 @@ class RoundResult:
     rejected: list[Rejection]
     contributions: list[int]
     finalize: CallResult
+    settle: CallResult | None = None
 
 
 class RoundAggregator:
@@ -67,33 +76,33 @@ class RoundAggregator:
         info = self.contract.get_task(task_id)
         if info.status is not TaskStatus.RUNNING or info.current_round != round_:
             return False
-        submitted = self.contract.submission_count(task_id, round_)
+        state = self.contract.get_round(task_id, round_)
         now = self.contract.session.w3.eth.get_block("latest")["timestamp"]
-        return submitted == len(self.contract.get_participants(task_id)) or now > info.round_deadline
+        return state.submitted == info.data_owners - info.removed_count or now > state.submit_deadline
 
     def collect(self, task_id: int, round_: int) -> tuple[list[AcceptedUpdate], list[Rejection]]:
         """Fetch, decrypt and validate each submission recorded on chain for the round."""
         _, spec = self.task(task_id)
         accepted: list[AcceptedUpdate] = []
         rejected: list[Rejection] = []
-        seen_commitments: set[bytes] = set()
+        seen_hashes: set[bytes] = set()
         for event in self.contract.events("UpdateSubmitted", taskId=task_id, round=round_):
             assert isinstance(event, UpdateSubmitted)
             try:
-                if event.commitment in seen_commitments:
+                if event.content_hash in seen_hashes:
                     raise FedmarketError("the same update was already submitted by another data owner")
                 update = self._open(event, spec, task_id, round_)
             except FedmarketError as exc:
                 rejected.append(Rejection(event.data_owner, event.update_cid, str(exc)))
                 continue
-            seen_commitments.add(event.commitment)
+            seen_hashes.add(event.content_hash)
             accepted.append(update)
         return accepted, rejected
 
     def _open(self, event: UpdateSubmitted, spec: TaskSpec, task_id: int, round_: int) -> AcceptedUpdate:
         sealed = self.files.get(event.update_cid, spec.max_sealed_update_bytes)
         plaintext = open_sealed(sealed, self._private_key)
-        check_hash_commitment(plaintext, event.commitment)
+        check_hash_commitment(plaintext, event.content_hash)
         header, values = unpack_update(
             plaintext,
             expected_shapes=spec.shapes,
@@ -122,5 +131,19 @@ class RoundAggregator:
         samples = {u.data_owner.lower(): u.header.num_samples for u in accepted}
         participants = self.contract.get_participants(task_id)
         contributions = [samples.get(p.lower(), 0) * CONTRIBUTION_UNIT for p in participants]
-        finalize = self.contract.finalize_round(task_id, round_, model_cid, contributions)
-        return RoundResult(task_id, round_, model_cid, accepted, rejected, contributions, finalize)
+        # every submission's commitments go back as recorded; weights: FedAvg's sample counts, 0 = left out
+        submitted = self.contract.submissions(task_id, round_)
+        indices = range(len(participants))
+        report = RoundReport(
+            model_cid=model_cid,
+            commitments=tuple(submitted[i].commitment if i in submitted else ZERO_POINT for i in indices),
+            poseidons=tuple(submitted[i].poseidon if i in submitted else 0 for i in indices),
+            weights=tuple(contributions),
+            reputations=tuple(PPM if c else 0 for c in contributions),
+            contributions=tuple(contributions),
+        )
+        finalize = self.contract.finalize_round(task_id, round_, report)
+        settle = None
+        if info.terms.dispute_window == 0:  # no dispute window: the round's money can move at once
+            settle = self.contract.settle_round(task_id, round_, report.contributions)
+        return RoundResult(task_id, round_, model_cid, accepted, rejected, contributions, finalize, settle)

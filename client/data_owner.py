@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from client.training import TrainConfig, model_delta, train_local
+from marketplace.chain.erc20 import Erc20
 from marketplace.chain.marketplace_contract import CallResult, MarketplaceContract, TaskInfo, TaskStatus
 from marketplace.data import Dataset, validate_arrays
 from marketplace.errors import FedmarketError
@@ -58,6 +59,9 @@ class DataOwner:
         """Check the private data fits the task's schema, then join with the stake."""
         info, spec = self.task(task_id)
         validate_arrays(self.data.X, self.data.y, spec.data_schema)
+        if not info.terms.is_eth:
+            Erc20(self.contract.session, info.terms.token).approve(self.contract.address, info.stake)
+            return self.contract.join(task_id, 0)
         return self.contract.join(task_id, info.stake)
 
     def train_and_submit(
@@ -91,6 +95,7 @@ class DataOwner:
         return SubmissionReport(round_, cid, commitment, len(self.data), loss, len(plaintext), len(sealed), submit)
 
     def withdraw(self, task_id: int) -> CallResult:
+        """Take out the task's rewards and stake once it is closed (pull payment)."""
         return self.contract.withdraw(task_id)
 
     def _seed(self, task_id: int, round_: int) -> int:

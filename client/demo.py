@@ -17,6 +17,7 @@ from client.data_owner import DataOwner
 from client.owner import TaskTerms, publish_task
 from client.training import evaluate
 from marketplace.chain.anvil import LocalAnvil, dev_accounts
+from marketplace.chain.events import Withdrawn
 from marketplace.chain.marketplace_contract import MarketplaceContract
 from marketplace.chain.session import ChainSession, connect
 from marketplace.data import Dataset, dirichlet_split, load_builtin, split_holdout
@@ -198,6 +199,9 @@ def _run_task(
             outcome = aggregator.aggregate_round(task_id, round_)
             gas["finalizeRound"] = outcome.finalize.gas_used
             result.gas_by_call["finalizeRound"].append(outcome.finalize.gas_used)
+            if outcome.settle is not None:
+                gas["settleRound"] = outcome.settle.gas_used
+                result.gas_by_call["settleRound"].append(outcome.settle.gas_used)
             _, spec = aggregator.task(task_id)
             load_arrays(eval_model, aggregator.files.model(outcome.model_cid, spec))
             metrics = evaluate(eval_model, test)
@@ -219,10 +223,10 @@ def _run_task(
     for data_owner in data_owners:
         withdrawal = data_owner.withdraw(task_id)
         result.gas_by_call["withdraw"].append(withdrawal.gas_used)
-        result.payouts[data_owner.address] = sum(e.reward + e.stake for e in withdrawal.events)  # type: ignore[attr-defined]
-    refund = owner.refund(task_id)
+        result.payouts[data_owner.address] = sum(e.amount for e in withdrawal.all(Withdrawn))
+    refund = owner.withdraw(task_id)
     result.gas_by_call["refund"].append(refund.gas_used)
-    result.refund = refund.events[0].amount  # type: ignore[attr-defined]
+    result.refund = refund.first(Withdrawn).amount
     result.contract_balance_after = owner.session.balance(owner.address)
     return result
 

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from marketplace.chain.marketplace_contract import CallResult, MarketplaceContract
+from marketplace.chain.erc20 import Erc20
+from marketplace.chain.marketplace_contract import ETH, CallResult, MarketplaceContract, Rules
+from marketplace.chain.marketplace_contract import TaskTerms as ChainTerms
 from marketplace.data import Dataset
 from marketplace.models import build_model, model_to_arrays
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
 
 @dataclass(frozen=True)
 class TaskTerms:
-    """The money and schedule of a task, as the contract holds them."""
+    """The money and schedule of a task, as the contract holds them.
+
+    `round_duration` is each round's submission period; the aggregator gets `aggregation_period` (default: the
+    same) after it. No verifier means an explicitly unverified task; a zero dispute window settles at once.
+    """
 
     reward: int
     stake: int
@@ -22,6 +30,39 @@ class TaskTerms:
     round_duration: int
     aggregator: str
     max_participants: int
+    min_participants: int = 1
+    token: str = ETH
+    aggregator_bond: int = 0
+    verifier: str = ZERO_ADDRESS
+    arbiter: str = ZERO_ADDRESS
+    challenge_bond: int = 0
+    join_period: int = 7 * 24 * 3600
+    aggregation_period: int | None = None
+    dispute_window: int = 0
+    arbitration_period: int = 0
+    rules: Rules = field(default_factory=Rules)
+
+    def on_chain(self) -> ChainTerms:
+        return ChainTerms(
+            token=self.token,
+            reward=self.reward,
+            aggregator=self.aggregator,
+            stake=self.stake,
+            arbiter=self.arbiter,
+            aggregator_bond=self.aggregator_bond,
+            verifier=self.verifier,
+            challenge_bond=self.challenge_bond,
+            unverified=int(self.verifier, 16) == 0,
+            rounds=self.rounds,
+            min_data_owners=self.min_participants,
+            max_data_owners=self.max_participants,
+            join_period=self.join_period,
+            submission_period=self.round_duration,
+            aggregation_period=self.aggregation_period or self.round_duration,
+            dispute_window=self.dispute_window,
+            arbitration_period=self.arbitration_period,
+            rules=self.rules,
+        )
 
 
 @dataclass(frozen=True)
@@ -49,14 +90,8 @@ def publish_task(
     initial = model_to_arrays(build_model(spec.model, seed=model_seed))
     model_cid = files.put_model(initial, {"round": "0"})
     spec_cid = files.put_spec(spec)
-    task_id, result = contract.create_task(
-        spec_cid=spec_cid,
-        initial_model_cid=model_cid,
-        reward=terms.reward,
-        stake=terms.stake,
-        rounds=terms.rounds,
-        round_duration=terms.round_duration,
-        aggregator=terms.aggregator,
-        max_participants=terms.max_participants,
-    )
+    chain_terms = terms.on_chain()
+    if not chain_terms.is_eth:
+        Erc20(contract.session, chain_terms.token).approve(contract.address, chain_terms.reward)
+    task_id, result = contract.create_task(chain_terms, spec_cid, model_cid)
     return PublishedTask(task_id, spec_cid, model_cid, spec, result)

@@ -76,8 +76,8 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
             continue  # library sources are compiled in, not deployed
         for name, data in contracts.items():
             bytecode = data["evm"]["bytecode"]["object"]
-            if not bytecode:
-                continue  # interfaces and abstract contracts
+            if not bytecode or not data["abi"]:
+                continue  # interfaces, abstract contracts and internal-only libraries
             metadata = json.loads(data["metadata"])
             artifacts[name] = {
                 "contractName": name,

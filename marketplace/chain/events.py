@@ -1,8 +1,11 @@
-"""Typed records of the Marketplace contract's events, decoded from receipts or from log queries."""
+"""Typed records of the Marketplace contract's events, decoded from receipts or from log queries.
+
+Every state change of the contract logs one of these, with the amounts and round numbers an indexer needs."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -26,14 +29,20 @@ class TaskCreated(ChainEvent):
     task_id: int
     owner: str
     aggregator: str
+    terms: tuple[Any, ...]  # TaskTerms in ABI order; MarketplaceContract.get_terms gives the typed record
+    unverified: bool
     spec_cid: str
     initial_model_cid: str
-    reward: int
-    stake: int
-    rounds: int
-    round_duration: int
-    max_participants: int
+    join_deadline: int
     NAME: ClassVar[str] = "TaskCreated"
+
+
+@dataclass(frozen=True)
+class BondPosted(ChainEvent):
+    task_id: int
+    aggregator: str
+    amount: int
+    NAME: ClassVar[str] = "BondPosted"
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class Joined(ChainEvent):
 @dataclass(frozen=True)
 class TaskStarted(ChainEvent):
     task_id: int
-    participants: int
+    data_owners: int
     NAME: ClassVar[str] = "TaskStarted"
 
 
@@ -57,7 +66,8 @@ class RoundOpened(ChainEvent):
     task_id: int
     round: int
     global_model_cid: str
-    deadline: int
+    submit_deadline: int
+    aggregate_deadline: int
     NAME: ClassVar[str] = "RoundOpened"
 
 
@@ -66,8 +76,11 @@ class UpdateSubmitted(ChainEvent):
     task_id: int
     round: int
     data_owner: str
+    index: int
     update_cid: str
-    commitment: bytes
+    content_hash: bytes
+    commitment: tuple[int, int]
+    poseidon: int
     NAME: ClassVar[str] = "UpdateSubmitted"
 
 
@@ -76,9 +89,44 @@ class RoundFinalized(ChainEvent):
     task_id: int
     round: int
     model_cid: str
-    round_reward: int
-    credited: int
+    model_commitment: tuple[int, int]
+    weights: tuple[int, ...]
+    reputations: tuple[int, ...]
+    contributions: tuple[int, ...]
+    removals: int
+    dispute_deadline: int
     NAME: ClassVar[str] = "RoundFinalized"
+
+
+@dataclass(frozen=True)
+class RoundChallenged(ChainEvent):
+    task_id: int
+    round: int
+    challenger: str
+    bond: int
+    evidence_cid: str
+    resolve_deadline: int
+    NAME: ClassVar[str] = "RoundChallenged"
+
+
+@dataclass(frozen=True)
+class DisputeResolved(ChainEvent):
+    task_id: int
+    round: int
+    challenger: str
+    upheld: bool
+    challenger_credit: int
+    to_pool: int
+    NAME: ClassVar[str] = "DisputeResolved"
+
+
+@dataclass(frozen=True)
+class DisputeLapsed(ChainEvent):
+    task_id: int
+    round: int
+    challenger: str
+    refunded: int
+    NAME: ClassVar[str] = "DisputeLapsed"
 
 
 @dataclass(frozen=True)
@@ -92,37 +140,70 @@ class RewardCredited(ChainEvent):
 
 
 @dataclass(frozen=True)
+class Slashed(ChainEvent):
+    task_id: int
+    round: int
+    data_owner: str
+    amount: int
+    NAME: ClassVar[str] = "Slashed"
+
+
+@dataclass(frozen=True)
+class RoundSettled(ChainEvent):
+    task_id: int
+    round: int
+    voided: bool
+    pool: int
+    credited: int
+    to_owner: int
+    NAME: ClassVar[str] = "RoundSettled"
+
+
+@dataclass(frozen=True)
 class TaskFinished(ChainEvent):
     task_id: int
     final_model_cid: str
-    credited: int
     NAME: ClassVar[str] = "TaskFinished"
+
+
+@dataclass(frozen=True)
+class TaskCancelled(ChainEvent):
+    task_id: int
+    caller: str
+    aggregator_fault: bool
+    round: int
+    to_owner: int
+    NAME: ClassVar[str] = "TaskCancelled"
 
 
 @dataclass(frozen=True)
 class Withdrawn(ChainEvent):
     task_id: int
-    data_owner: str
-    reward: int
-    stake: int
-    NAME: ClassVar[str] = "Withdrawn"
-
-
-@dataclass(frozen=True)
-class Refunded(ChainEvent):
-    task_id: int
-    owner: str
+    account: str
+    token: str
     amount: int
-    NAME: ClassVar[str] = "Refunded"
+    NAME: ClassVar[str] = "Withdrawn"
 
 
 EVENT_TYPES: dict[str, type[ChainEvent]] = {
     cls.NAME: cls
     for cls in (
-        TaskCreated, Joined, TaskStarted, RoundOpened, UpdateSubmitted,
-        RoundFinalized, RewardCredited, TaskFinished, Withdrawn, Refunded,
+        TaskCreated, BondPosted, Joined, TaskStarted, RoundOpened, UpdateSubmitted, RoundFinalized,
+        RoundChallenged, DisputeResolved, DisputeLapsed, RewardCredited, Slashed, RoundSettled,
+        TaskFinished, TaskCancelled, Withdrawn,
     )
 }  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """ABI values as immutable Python values: bytes for bytesN, tuples for arrays and structs."""
+    if isinstance(value, bytes | HexBytes):
+        return bytes(value)
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return tuple(_plain(v) for v in value.values())
+    return value
 
 
 def _snake(name: str) -> str:
@@ -132,7 +213,7 @@ def _snake(name: str) -> str:
 def to_typed(log: Any) -> ChainEvent:
     """Convert one web3 decoded log (an AttributeDict) to its typed record."""
     cls = EVENT_TYPES[log["event"]]
-    args = {_snake(k): (bytes(v) if isinstance(v, bytes | HexBytes) else v) for k, v in log["args"].items()}
+    args = {_snake(k): _plain(v) for k, v in log["args"].items()}
     own = {f.name for f in fields(cls)} - {"block_number", "tx_hash", "log_index"}
     missing = own - args.keys()
     if missing:

@@ -1,0 +1,1 @@
+"""Helpers shared by the Marketplace contract tests, the fuzzer and the contract benchmarks."""
