@@ -11,6 +11,7 @@ demo: setup
 	$(VENV_BIN)/fedmarket demo
 
 test: setup
+	@bash scripts/setup_browser.sh
 	$(VENV_BIN)/ruff check .
 	$(VENV_BIN)/python -m pytest -q
 

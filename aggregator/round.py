@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from aggregator.fedavg import apply_weighted_updates, sample_weights
+from aggregator.record import RoundRecord
 from marketplace.chain.events import UpdateSubmitted
 from marketplace.chain.marketplace_contract import (
     PPM,
@@ -17,6 +18,7 @@ from marketplace.chain.marketplace_contract import (
     TaskInfo,
     TaskStatus,
 )
+from marketplace.data import Dataset
 from marketplace.errors import FedmarketError
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
@@ -42,6 +44,7 @@ class AcceptedUpdate:
     update_cid: str
     header: UpdateHeader
     delta: dict[str, np.ndarray]
+    q: np.ndarray | None = None  # the quantized update, flat in canonical tensor order (int64)
 
 
 @dataclass(frozen=True)
@@ -54,16 +57,29 @@ class RoundResult:
     contributions: list[int]
     finalize: CallResult
     settle: CallResult | None = None
+    record: RoundRecord | None = None  # protocol rounds: what auditors re-check
+    record_cid: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class RoundAggregator:
     """Holds the aggregator's X25519 key and its chain session for the tasks it serves."""
 
-    def __init__(self, contract: MarketplaceContract, files: TaskFiles, private_key: bytes) -> None:
+    def __init__(
+        self, contract: MarketplaceContract, files: TaskFiles, private_key: bytes, key_cache: str | None = None
+    ) -> None:
         self.contract = contract
         self.files = files
         self._private_key = private_key
         self._specs: dict[str, TaskSpec] = {}
+        self._validation: dict[str, Dataset] = {}
+        self.key_cache = key_cache  # where Groth16 keys are cached (None: zk.cache's default)
+
+    def validation(self, spec: TaskSpec) -> Dataset:
+        """The owner's validation set (fetched once per task): the utility of Shapley contributions."""
+        if spec.validation_cid not in self._validation:
+            self._validation[spec.validation_cid] = self.files.validation_set(spec)
+        return self._validation[spec.validation_cid]
 
     def task(self, task_id: int) -> tuple[TaskInfo, TaskSpec]:
         info = self.contract.get_task(task_id)
@@ -114,11 +130,16 @@ class RoundAggregator:
         )
         if header.sender.lower() != event.data_owner.lower():
             raise FedmarketError(f"update names sender {header.sender}, but {event.data_owner} submitted it")
-        return AcceptedUpdate(event.data_owner, event.update_cid, header, dequantize(values, spec.scale_bits))
+        flat = np.concatenate([values[name].reshape(-1) for name in spec.shapes]).astype(np.int64)
+        return AcceptedUpdate(event.data_owner, event.update_cid, header, dequantize(values, spec.scale_bits), flat)
 
     def aggregate_round(self, task_id: int, round_: int) -> RoundResult:
-        """Aggregate the accepted updates with FedAvg, publish the new model and finalize on chain."""
+        """Run one round: the protocol round when the spec has rules, else FedAvg on an unverified task."""
         info, spec = self.task(task_id)
+        if spec.rules is not None:
+            from aggregator.protocol import run_protocol_round
+
+            return run_protocol_round(self, task_id, round_)
         accepted, rejected = self.collect(task_id, round_)
         if accepted:
             weights = sample_weights([u.header.num_samples for u in accepted])

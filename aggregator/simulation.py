@@ -12,6 +12,7 @@ fairness metric of RFFL/CFFL (Pearson correlation of payouts with standalone acc
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,7 +28,9 @@ from client.training import TrainConfig, evaluate, train_local
 from marketplace.data import Dataset, dirichlet_split, load_builtin, split_holdout
 from marketplace.models import ModelSpec, build_model, flatten, load_arrays, model_to_arrays, unflatten
 
-SERVERS = ("pipeline", "fedavg", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
+SERVERS = ("pipeline", "fedavg", "fedavg_honest", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
+SPLITS = ("dirichlet", "powerlaw")
+PAYOUTS = ("shapley", "shapley_sum", "shapley_loss", "reputation", "fedce")
 DEFAULT_AGGREGATION: dict[str, Any] = {
     "rules": [{"name": "clip", "gamma": 1.0}, {"name": "cosine", "threshold": 0.0}],
     "reputation": "rffl",
@@ -53,12 +56,16 @@ class SimulationConfig:
     standalone: bool = False
     val_fraction: float = 0.2
     test_fraction: float = 0.2
+    split: str = "dirichlet"
+    powerlaw_exponent: float = 1.0
 
     def __post_init__(self) -> None:
         if self.attack != "none" and self.attack not in attacks.ATTACK_KINDS:
             raise ValueError(f"unknown attack {self.attack!r}; expected one of {', '.join(attacks.ATTACK_KINDS)}")
         if self.server not in SERVERS:
             raise ValueError(f"unknown server {self.server!r}; expected one of {', '.join(SERVERS)}")
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown split {self.split!r}; expected one of {', '.join(SPLITS)}")
         if not 0.0 <= self.attacker_fraction < 1.0:
             raise ValueError("attacker_fraction must lie in [0, 1)")
 
@@ -184,6 +191,20 @@ def _flwr_aggregate(server: str, updates: np.ndarray, sizes: list[int], spec: Mo
     return np.concatenate([np.asarray(a, dtype=np.float32).reshape(-1) for a in arrays])
 
 
+def powerlaw_split(labels: np.ndarray, n_owners: int, exponent: float, seed: int) -> list[np.ndarray]:
+    """Shuffled rows in n parts of size ∝ (k+1)^(−exponent): RFFL/CFFL's "power-law" split.
+
+    Classes stay mixed (each part is a uniform sample), only the data sizes differ, so an
+    owner's standalone accuracy is driven by how much data it holds.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    weights = (np.arange(n_owners) + 1.0) ** -exponent
+    bounds = np.concatenate([[0], np.cumsum(weights / weights.sum())]) * len(labels)
+    cuts = np.round(bounds).astype(np.int64)
+    return [np.sort(order[a:b]) for a, b in itertools.pairwise(cuts)]
+
+
 def _test_accuracy(spec: ModelSpec, theta: np.ndarray, test: Dataset) -> float:
     model = build_model(spec, seed=0)
     load_arrays(model, unflatten(theta, spec))
@@ -205,7 +226,10 @@ def _standalone(owners: _Owners, theta0: np.ndarray, test: Dataset, rounds: int)
 def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | None = None) -> SimulationResult:
     data, schema = load_builtin(config.dataset)
     train, val, test = split_holdout(data, config.val_fraction, config.test_fraction, seed=config.seed)
-    parts = dirichlet_split(train.y, config.n_owners, config.dirichlet_alpha, seed=config.seed)
+    if config.split == "powerlaw":
+        parts = powerlaw_split(train.y, config.n_owners, config.powerlaw_exponent, seed=config.seed)
+    else:
+        parts = dirichlet_split(train.y, config.n_owners, config.dirichlet_alpha, seed=config.seed)
     kind = "mlp" if config.hidden else "logreg"
     spec = ModelSpec(kind, schema.num_features, schema.num_classes, tuple(config.hidden))
     owners = _Owners(config, spec, train, parts)
@@ -215,8 +239,11 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     pipeline = build_pipeline(config.aggregation)
     server = RoundAggregator(pipeline) if config.server == "pipeline" else None
     evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="accuracy")
+    loss_evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="neg_loss")
     fedce_tracker = FedCE()
-    payout = {name: dict.fromkeys(owners.ids, 0.0) for name in ("shapley", "reputation", "fedce")}
+    payout = {name: dict.fromkeys(owners.ids, 0.0) for name in PAYOUTS}
+    # FedSV (Wang et al. 2020): round values are summed over rounds and shared out at the end
+    value_sums = {name: dict.fromkeys(owners.ids, 0.0) for name in ("shapley_sum", "shapley_loss")}
     accuracy: list[float] = []
     evaluations = 0
     previous_delta = np.zeros_like(theta)
@@ -246,6 +273,17 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
                 fallback = np.array([outcome.reputations.get(s, 1.0) for s in kept_ids])
                 for owner, share in zip(kept_ids, payout_shares(result.values, fallback), strict=True):
                     payout["shapley"][owner] += share / config.rounds
+                for owner, value in zip(kept_ids, result.values, strict=True):
+                    value_sums["shapley_sum"][owner] += float(value)
+                loss_result = round_shapley(
+                    theta,
+                    effective,
+                    loss_evaluator,
+                    seed=derived_seed(config.seed, round_index, "sv-loss"),
+                    **pipeline.contribution_options,
+                )
+                for owner, value in zip(kept_ids, loss_result.values, strict=True):
+                    value_sums["shapley_loss"][owner] += float(value)
             if outcome.reputations:
                 for owner, share in zip(
                     owners.ids,
@@ -256,8 +294,13 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
             fedce_weights = fedce_tracker.step(batch, senders)
             for owner, share in zip(senders, fedce_weights, strict=True):
                 payout["fedce"][owner] += share / config.rounds
-        elif config.server == "fedavg":
-            weights = np.asarray(round_sizes, dtype=np.float64) / sum(round_sizes)
+        elif config.server in ("fedavg", "fedavg_honest"):
+            # fedavg_honest: the oracle that knows the attackers and leaves them out (an upper
+            # bound for any defence, which cannot recover the data the attackers withhold)
+            honest_only = config.server == "fedavg_honest"
+            excluded = set(owners.attackers) if honest_only else set()
+            weights = np.array([0.0 if o in excluded else float(n) for o, n in zip(senders, round_sizes, strict=True)])
+            weights = weights / weights.sum()
             delta = (weights.astype(np.float32) @ updates).astype(np.float32)
         else:
             delta = _flwr_aggregate(config.server, updates, round_sizes, spec, f)
@@ -268,6 +311,9 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
         accuracy.append(_test_accuracy(spec, theta, test))
         if progress is not None:
             progress(round_index)
+    for name, sums in value_sums.items():
+        shares = payout_shares(np.array([sums[o] for o in owners.ids]))
+        payout[name] = {o: float(share) for o, share in zip(owners.ids, shares, strict=True)}
     backdoor = None
     if config.attack == "backdoor":
         trigger = backdoor_trigger(config.dataset)

@@ -35,16 +35,28 @@ from aggregator.attacks import ATTACK_KINDS  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "robustness.json"
 HIDDEN = {"digits": (32,), "breast_cancer": (16,)}
 GAMMA = {"digits": 1.0, "breast_cancer": 0.5}
-PEERS = ("fedavg", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
+PEERS = ("fedavg_honest", "fedavg", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
 
 
-def aggregation_spec(dataset: str) -> dict[str, Any]:
-    return {
-        "rules": [
+def aggregation_spec(dataset: str, version: str = "v3") -> dict[str, Any]:
+    """v1: MAD → clip → cosine(weighted mean); v2: near-duplicate → clip → cosine(weighted); v3: … cosine(median)."""
+    if version == "v1":
+        rules: list[dict[str, Any]] = [
             {"name": "norm_outlier", "method": "mad", "k": 3.0, "side": "upper"},
             {"name": "clip", "gamma": GAMMA[dataset]},
             {"name": "cosine", "threshold": 0.0},
-        ],
+        ]
+    else:
+        # duplicates first, so identical attacker rows cannot skew any statistic; no MAD norm
+        # filter: clipping already bounds norms, and at α = 0.5 the largest honest data sets
+        # give the largest norms, which the MAD band (centred on the crowd) would drop
+        rules = [
+            {"name": "near_duplicate", "threshold": 0.99},
+            {"name": "clip", "gamma": GAMMA[dataset]},
+            {"name": "cosine", "threshold": 0.0, "reference": "median" if version == "v3" else "weighted"},
+        ]
+    return {
+        "rules": rules,
         "reputation": {"name": "rffl", "alpha": 0.95, "beta": "1/3"},
         "contribution": {"name": "shapley", "method": "exact"},
     }
@@ -65,8 +77,9 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         attacker_fraction=job["fraction"],
         hidden=HIDDEN[job["dataset"]],
         server=job["server"],
-        aggregation=aggregation_spec(job["dataset"]),
+        aggregation=aggregation_spec(job["dataset"], job.get("spec", "v3")),
         standalone=job.get("standalone", False),
+        split=job.get("split", "dirichlet"),
     )
     started = time.perf_counter()
     result = run_simulation(config).to_json()
@@ -138,19 +151,22 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for run in runs:
         job = run["job"]
         if job["server"] == "fedavg" and job["attack"] == "none":
-            key = (job["dataset"], job["alpha"], job["seed"])
+            key = (job["dataset"], job.get("split", "dirichlet"), job["alpha"], job["seed"])
             baseline[key] = run["final_accuracy"]
             standalone[key] = run["standalone_accuracy"]
     cells: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         job = run["job"]
-        cells[(job["dataset"], job["alpha"], job["attack"], job["fraction"], job["server"])].append(run)
+        split = job.get("split", "dirichlet")
+        cells[(job["dataset"], split, job["alpha"], job["attack"], job["fraction"], job["server"])].append(run)
     table = []
-    for (dataset, alpha, attack, fraction, server), group in sorted(cells.items()):
-        ratios, acc, att_removed, honest_removed, fairness, fairness_rep, backdoor = [], [], [], [], [], [], []
+    for (dataset, split, alpha, attack, fraction, server), group in sorted(cells.items()):
+        ratios, acc, att_removed, honest_removed, backdoor = [], [], [], [], []
+        fairness: dict[str, list[float | None]] = defaultdict(list)
+        spread: list[float] = []
         for run in group:
             job = run["job"]
-            key = (dataset, alpha, job["seed"])
+            key = (dataset, split, alpha, job["seed"])
             acc.append(run["final_accuracy"])
             if key in baseline and baseline[key] > 0:
                 ratios.append(run["final_accuracy"] / baseline[key])
@@ -162,15 +178,11 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     att_removed.append(len(removed & attackers) / len(attackers))
                 honest_removed.append(len(removed & set(honest)) / len(honest))
                 alone = standalone.get(key, {})
-                pairs = [(run["payout"]["shapley"][o], alone[o]) for o in honest if o in alone]
-                if pairs:
-                    fairness.append(_pearson([p for p, _ in pairs], [a for _, a in pairs]))
-                    fairness_rep.append(
-                        _pearson(
-                            [run["payout"]["reputation"][o] for o in honest if o in alone],
-                            [alone[o] for o in honest if o in alone],
-                        )
-                    )
+                rated = [o for o in honest if o in alone]
+                if rated:
+                    spread.append(float(np.std([alone[o] for o in rated])))
+                for kind, paid in run["payout"].items():
+                    fairness[kind].append(_pearson([paid[o] for o in rated], [alone[o] for o in rated]))
             if run["backdoor_success"] is not None:
                 backdoor.append(run["backdoor_success"])
 
@@ -181,6 +193,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         table.append(
             {
                 "dataset": dataset,
+                "split": split,
                 "alpha": alpha,
                 "attack": attack,
                 "fraction": fraction,
@@ -191,8 +204,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "min_ratio": float(min(ratios)) if ratios else None,
                 "attackers_removed": mean(att_removed),
                 "honest_removed": mean(honest_removed),
-                "fairness_shapley": mean(fairness),
-                "fairness_reputation": mean(fairness_rep),
+                **{f"fairness_{kind}": mean(values) for kind, values in sorted(fairness.items())},
+                "standalone_std": mean(spread),
                 "backdoor_success": mean(backdoor),
             }
         )
@@ -230,14 +243,15 @@ def build_jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
     for dataset in args.datasets:
         for alpha in args.alphas:
             for seed in range(args.seeds):
-                base = {"dataset": dataset, "alpha": alpha, "seed": seed, "rounds": args.rounds}
+                base = {"dataset": dataset, "alpha": alpha, "seed": seed, "rounds": args.rounds, "spec": args.spec}
+                base["split"] = args.split
                 jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "fedavg", "standalone": True})
                 jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "pipeline"})
                 for attack in args.attacks:
                     for fraction in args.fractions:
                         jobs.append({**base, "attack": attack, "fraction": fraction, "server": "pipeline"})
                         if fraction == max(args.fractions) and alpha == args.alphas[0] and seed < args.peer_seeds:
-                            for peer in PEERS:
+                            for peer in args.peers:
                                 jobs.append({**base, "attack": attack, "fraction": fraction, "server": peer})
     return jobs
 
@@ -252,9 +266,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--peer-seeds", type=int, default=3, help="seeds for the peer strategies (30%% cells)")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--spec", choices=("v1", "v2", "v3"), default="v3", help="aggregation pipeline version")
+    parser.add_argument("--skip-shapley-accuracy", action="store_true")
+    parser.add_argument(
+        "--split", choices=("dirichlet", "powerlaw"), default="dirichlet", help="owner data split (RFFL/CFFL: powerlaw)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.alphas, args.seeds, args.rounds = ["digits"], [0.5], 1, 6
@@ -272,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline_rows,
         [
             "dataset",
+            "split",
             "alpha",
             "attack",
             "fraction",
@@ -282,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "attackers_removed",
             "honest_removed",
             "fairness_shapley",
+            "fairness_shapley_sum",
+            "fairness_shapley_loss",
             "fairness_reputation",
+            "standalone_std",
             "backdoor_success",
         ],
     )
@@ -297,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["dataset", "attack", "pipeline", *PEERS],
     )
     shapley_rows = []
-    for dataset in args.datasets:
+    for dataset in [] if args.skip_shapley_accuracy else args.datasets:
         shapley_rows += _shapley_accuracy(dataset, list(range(min(args.seeds, 2))), args.shapley_rounds)
     print_table(
         "GTG-Shapley vs exact (n = 10, 2^10 = 1024 coalitions)",

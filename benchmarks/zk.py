@@ -9,6 +9,7 @@ CPU time (this process, all threads) is reported next to them.
 
     python benchmarks/zk.py            # d up to 10^6 (derives 10^6 generators once, ~1 min, then cached)
     python benchmarks/zk.py --quick    # d up to 10^5, fewer gas points
+    python benchmarks/zk.py --link-only  # only the rffl-v2 Poseidon↔Pedersen link (Σ-proof) vs d, merged in
 """
 
 from __future__ import annotations
@@ -198,6 +199,41 @@ def bench_auditor(sizes: list[int], ns: list[int]) -> dict[str, Any]:
     return {"aggregation": aggregation, "opening": opening}
 
 
+def bench_link(sizes: list[int], n: int, py_ecc_max_d: int) -> list[dict[str, Any]]:
+    """The rffl-v2 Poseidon↔Pedersen link, Pedersen side (zk.groth16.linked): Σ-proof prove/verify vs d."""
+    from zk.auditor_link import check_link
+    from zk.groth16.linked import link_value, prove_link, verify_link
+
+    rng = np.random.default_rng(SEED)
+    rows = []
+    for d in sizes:
+        gens = generators.load_generators(d)
+        u = rng.integers(-(2 ** (QUANT_BITS - 1)), 2 ** (QUANT_BITS - 1), size=(n, d))
+        rho = [pedersen.random_blinding() for _ in range(n)]
+        cs = [pedersen.commit(row, r, generators=gens) for row, r in zip(u, rho, strict=True)]
+        submitted = [True] * n
+        seed = int(rng.integers(1, 2**62))
+        t = link_value(u, submitted, seed)
+        wall, cpu, proof = timed(lambda: prove_link(list(u), rho, cs, submitted, seed, t))  # noqa: B023
+        v_wall, v_cpu, ok = timed(lambda: verify_link(cs, submitted, seed, t, d, proof))  # noqa: B023
+        row: dict[str, Any] = {
+            "n": n,
+            "d": d,
+            "prove_s": round(wall, 3),
+            "prove_cpu_s": round(cpu, 3),
+            "verify_mcl_s": round(v_wall, 3),
+            "verify_mcl_cpu_s": round(v_cpu, 3),
+            "proof_bytes": 32 * (d + 4),
+            "verified": bool(ok),
+        }
+        if d <= py_ecc_max_d:
+            audit = check_link(cs, submitted, seed, t, proof, generators=gens)
+            row |= {"verify_py_ecc_s": round(audit.seconds, 2), "verified": bool(ok and audit.passed)}
+        rows.append(row)
+        print(f"  link d={d:,}: prove {wall:.2f} s, verify (mcl) {v_wall:.2f} s", flush=True)
+    return rows
+
+
 def print_tables(result: dict[str, Any]) -> None:
     print("\nPedersen commitment (BN254, mcl MSM, signed 16-bit values)")
     print(f"{'d':>10} {'commit s':>9} {'µs/param':>9} {'1-thread s':>11} {'cpu µs/param':>13}")
@@ -233,12 +269,31 @@ def print_tables(result: dict[str, Any]) -> None:
             f"  opening d={r['d']:>9,}: py_ecc {r['py_ecc_s']:.2f} s ({r['py_ecc_us_per_param']:.1f} µs/param) | "
             f"mcl {r['fast_mcl_s']:.3f} s | generator sample check {r['generator_sample_check_s']:.2f} s"
         )
+    if result.get("link"):
+        print("\nPoseidon↔Pedersen link, Pedersen side (rffl-v2 Σ-proof, n owners)")
+        print(f"{'n':>4} {'d':>9} {'prove s':>8} {'verify mcl s':>13} {'py_ecc s':>9} {'proof KiB':>10}")
+        for r in result["link"]:
+            py = r.get("verify_py_ecc_s")
+            print(
+                f"{r['n']:>4} {r['d']:>9,} {r['prove_s']:>8.3f} {r['verify_mcl_s']:>13.3f} "
+                f"{'-' if py is None else f'{py:.2f}':>9} {r['proof_bytes'] / 1024:>10.1f}"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="d up to 10^5 and fewer gas points")
+    parser.add_argument("--link-only", action="store_true", help="only the rffl-v2 link; merge into the JSON")
     args = parser.parse_args()
+    if args.link_only:
+        result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        print("link (Σ-proof)…")
+        result["link"] = bench_link([10**3, 10**4, 10**5], 10, 10**3)
+        if "commit" in result:
+            print_tables(result)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nwrote {RESULTS}")
+        return 0
     sizes = [10**3, 10**4, 10**5] if args.quick else [10**3, 10**4, 10**5, 10**6]
     ns = [5, 10, 20] if args.quick else [5, 10, 20, 50, 100]
     opening_sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6]
@@ -251,6 +306,8 @@ def main() -> int:
     result["gas"] = bench_gas(ns)
     print("auditor…")
     result["auditor"] = bench_auditor(opening_sizes, [10, 100])
+    print("link (Σ-proof)…")
+    result["link"] = bench_link([10**3, 10**4, 10**5], 10, 10**3)
     result["machine"] = {
         "cpus": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),

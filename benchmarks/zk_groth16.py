@@ -3,10 +3,13 @@ verify time (groth16py and py_ecc) and on-chain verify gas. Writes a table and b
 
     .venv/bin/python benchmarks/zk_groth16.py                 # default sizes
     .venv/bin/python benchmarks/zk_groth16.py --sizes 3x16 10x256 --no-chain
+    .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v2 --sizes 3x16 10x4096   # + filter + link
+    .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v2 --projection 256 --sizes 10x100000  # SCALING Path 1
 
 Each size runs in its own process so peak memory (ru_maxrss) is per size. Keys are cached
 (zk.groth16.keys), so a rerun skips setup; pass --fresh to time the setup again.
-All keys here come from the single-party setup: UNSAFE for real money.
+All keys here come from the single-party setup: UNSAFE for real money. Wall times depend on other load on
+the machine, so CPU time (process_time: this process, all threads) is recorded next to them.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ def measure_one(n: int, d: int, fresh: bool) -> dict:
     from zk.groth16.solidity import verifying_key_json
 
     shape = CircuitShape(n, d)
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh))
     load_or_setup = time.perf_counter() - start
+    setup_cpu = time.process_time() - cpu0
     match = re.search(r"non-linear constraints: (\d+)", text)
     meta = json.loads((keys.directory / "meta.json").read_text())
     constraints = int(match.group(1)) if match else meta.get("constraints")
@@ -65,7 +69,9 @@ def measure_one(n: int, d: int, fresh: bool) -> dict:
         meta["constraints"] = constraints
         (keys.directory / "meta.json").write_text(json.dumps(meta))
     rnd = sample_round(shape)
+    cpu0 = time.process_time()
     result = prove_round(keys, rnd)
+    prove_cpu = time.process_time() - cpu0
     start = time.perf_counter()
     ok = verify_round(keys, result.proof, result.witness.statement.weights)
     verify_fast = time.perf_counter() - start
@@ -78,7 +84,9 @@ def measure_one(n: int, d: int, fresh: bool) -> dict:
         "constraints": constraints,
         "setup_s": round(meta.get("setup_seconds", 0.0), 2),
         "key_load_or_setup_s": round(load_or_setup, 2),
+        "key_load_or_setup_cpu_s": round(setup_cpu, 2),
         "prove_s": round(result.seconds, 2),
+        "prove_and_witness_cpu_s": round(prove_cpu, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "proving_key_mib": round(pk_bytes / 2**20, 1),
         "proof_bytes": len(result.proof.to_bytes()),
@@ -123,13 +131,219 @@ def measure_gas(n: int, d: int) -> dict:
     }
 
 
+def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) -> dict:
+    """Rule version rffl-v2 (rules + proven cosine filter + Poseidon↔Pedersen link): prove, link proof, gas."""
+    import dataclasses
+
+    from aggregator.fixedpoint import ONE
+    from zk.auditor_groth16 import check_linked_rules_proof
+    from zk.auditor_link import check_link
+    from zk.groth16.keys import RULES_V2, setup_keys
+    from zk.groth16.linked import filter_decision, prove_link, prove_linked_round, public_hash_v2, verify_link
+    from zk.groth16.rules import CircuitShape, build_witness
+    from zk.groth16.sample import sample_round
+    from zk.groth16.solidity import verifying_key_json
+    from zk.pedersen import aggregate_commitment, commit, random_blinding
+
+    shape = CircuitShape(n, d, value_bits)
+    start, cpu0 = time.perf_counter(), time.process_time()
+    keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh, spec=RULES_V2))
+    load_or_setup = time.perf_counter() - start
+    setup_cpu = time.process_time() - cpu0
+    match = re.search(r"non-linear constraints: (\d+)", text)
+    meta = json.loads((keys.directory / "meta.json").read_text())
+    constraints = int(match.group(1)) if match else meta.get("constraints")
+    if match:
+        meta["constraints"] = constraints
+        (keys.directory / "meta.json").write_text(json.dumps(meta))
+    tau = ONE // 4
+    rnd = sample_round(shape)
+    rnd = dataclasses.replace(rnd, kept=filter_decision(rnd, tau))
+    blindings = [random_blinding() for _ in range(n)]
+    commitments = [commit(row, b) for row, b in zip(rnd.q, blindings, strict=True)]
+    model = aggregate_commitment(commitments, build_witness(shape, rnd).statement.weights)
+    cpu0 = time.process_time()
+    result = prove_linked_round(keys, rnd, commitments, model, tau)
+    prove_cpu = time.process_time() - cpu0
+    ls = result.witness.linked
+    start = time.perf_counter()
+    link = prove_link(list(rnd.q), blindings, commitments, rnd.submitted, ls.seed, ls.t)
+    link_prove = time.perf_counter() - start
+    start = time.perf_counter()
+    link_ok = verify_link(commitments, rnd.submitted, ls.seed, ls.t, d, link)
+    link_verify = time.perf_counter() - start
+    audit_link = check_link(commitments, rnd.submitted, ls.seed, ls.t, link) if d <= 1024 else None
+    h = public_hash_v2(ls.weights, ls.digest, ls.seed, ls.t)
+    audit = check_linked_rules_proof(
+        verifying_key_json(keys), result.proof.to_bytes(), ls.weights, commitments, model, label=keys.label
+    )
+    row = {
+        "rules": "rffl-v2",
+        "n": n,
+        "d": d,
+        "value_bits": value_bits,
+        "constraints": constraints,
+        "setup_s": round(meta.get("setup_seconds", 0.0), 2),
+        "key_load_or_setup_s": round(load_or_setup, 2),
+        "key_load_or_setup_cpu_s": round(setup_cpu, 2),
+        "prove_s": round(result.seconds, 2),
+        "prove_and_witness_cpu_s": round(prove_cpu, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "proving_key_mib": round((keys.directory / "pk.bin").stat().st_size / 2**20, 1),
+        "proof_bytes": len(result.proof.to_bytes()),
+        "link_proof_s": round(link_prove, 3),
+        "link_verify_mcl_s": round(link_verify, 3),
+        "link_verify_py_ecc_s": round(audit_link.seconds, 2) if audit_link else None,
+        "link_proof_bytes": 32 * (d + 4),
+        "verify_py_ecc_s": round(audit.seconds, 2),
+        "verified": bool(link_ok and audit.passed and (audit_link is None or audit_link.passed)),
+        "key": keys.label,
+    }
+    if chain:
+        from marketplace.chain.anvil import LocalAnvil, dev_accounts
+        from marketplace.chain.session import ChainSession, connect
+        from zk.groth16.solidity import deploy
+        from zk.onchain import PedersenVerifier
+
+        with LocalAnvil(accounts=2) as node:
+            session = ChainSession(connect(node.rpc_url, expected_chain_id=31337), dev_accounts(2)[0])
+            pedersen, _ = PedersenVerifier.deploy(session)
+            deployed = deploy(session, keys, pedersen.address)
+            bare_ok, bare_gas = deployed.verify_proof(result.proof, h)
+            ok, gas = deployed.verify_round(commitments, ls.weights, model, result.proof.to_bytes())
+            ped = pedersen.measure(commitments, ls.weights, model)
+        row |= {
+            "groth16_verify_gas": bare_gas,
+            "adapter_verify_round_gas": gas,
+            "pedersen_only_gas": ped.gas,
+            "onchain_ok": bool(bare_ok and ok),
+        }
+    return row
+
+
+def measure_projection(n: int, d: int, m: int, fresh: bool, chain: bool) -> dict:
+    """Path 1 prototype: rffl-v2 on y_i = P·u_i (m coordinates), linked to Pedersen commitments of the full u_i."""
+    import dataclasses
+    import math
+
+    from aggregator.fixedpoint import ONE
+    from zk.auditor_groth16 import check_linked_rules_proof
+    from zk.generators import load_generators
+    from zk.groth16.keys import RULES_V2, setup_keys
+    from zk.groth16.linked import filter_decision, prove_link, prove_linked_round, verify_link
+    from zk.groth16.projection import (
+        project,
+        projected_value_bits,
+        projection_matrix,
+        projection_seed,
+    )
+    from zk.groth16.rules import CircuitShape, build_witness
+    from zk.groth16.sample import sample_round
+    from zk.groth16.solidity import verifying_key_json
+    from zk.pedersen import aggregate_commitment, commit, random_blinding
+
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        value = fn()
+        timings[name] = round(time.perf_counter() - start, 3)
+        return value
+
+    full = sample_round(CircuitShape(n, d))
+    gens = timed("generators_load_s", lambda: load_generators(d))
+    blindings = [random_blinding() for _ in range(n)]
+    commitments = timed(
+        "pedersen_commit_all_s",
+        lambda: [commit(row, b, generators=gens) for row, b in zip(full.q, blindings, strict=True)],
+    )
+    matrix = timed("projection_matrix_s", lambda: projection_matrix(projection_seed(commitments), m, d))
+    y = timed("project_s", lambda: project(full.q, matrix))
+    vb = projected_value_bits(16, d)
+    shape = CircuitShape(n, m, vb)
+    tau = ONE // 4
+    rnd = dataclasses.replace(full, q=y, gamma_q=int(full.gamma_q * math.isqrt(m // 2)) + 1)
+    rnd = dataclasses.replace(rnd, kept=filter_decision(rnd, tau))
+    start, cpu0 = time.perf_counter(), time.process_time()
+    keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh, spec=RULES_V2))
+    load_or_setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu0
+    match = re.search(r"non-linear constraints: (\d+)", text)
+    meta = json.loads((keys.directory / "meta.json").read_text())
+    constraints = int(match.group(1)) if match else meta.get("constraints")
+    if match:
+        meta["constraints"] = constraints
+        (keys.directory / "meta.json").write_text(json.dumps(meta))
+    weights = build_witness(shape, rnd).statement.weights
+    model = aggregate_commitment(commitments, weights)
+    cpu0 = time.process_time()
+    result = prove_linked_round(keys, rnd, commitments, model, tau)
+    prove_cpu = time.process_time() - cpu0
+    ls = result.witness.linked
+    link = timed(
+        "link_proof_s",
+        lambda: prove_link(list(full.q), blindings, commitments, rnd.submitted, ls.seed, ls.t, projection=matrix),
+    )
+    link_ok = timed(
+        "link_verify_mcl_s",
+        lambda: verify_link(commitments, rnd.submitted, ls.seed, ls.t, d, link, projection=matrix),
+    )
+    audit = check_linked_rules_proof(verifying_key_json(keys), result.proof.to_bytes(), ls.weights, commitments, model)
+    row = {
+        "rules": f"rffl-v2-proj{m}",
+        "n": n,
+        "d": d,
+        "m": m,
+        "value_bits": vb,
+        "constraints": constraints,
+        "setup_s": round(meta.get("setup_seconds", 0.0), 2),
+        "key_load_or_setup_s": round(load_or_setup, 2),
+        "key_load_or_setup_cpu_s": round(setup_cpu, 2),
+        "prove_s": round(result.seconds, 2),
+        "prove_and_witness_cpu_s": round(prove_cpu, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "proving_key_mib": round((keys.directory / "pk.bin").stat().st_size / 2**20, 1),
+        "proof_bytes": len(result.proof.to_bytes()),
+        "link_proof_bytes": 32 * (d + 4),
+        **timings,
+        "verify_py_ecc_s": round(audit.seconds, 2),
+        "verified": bool(link_ok and audit.passed),
+        "key": keys.label,
+    }
+    if chain:
+        from marketplace.chain.anvil import LocalAnvil, dev_accounts
+        from marketplace.chain.session import ChainSession, connect
+        from zk.groth16.solidity import deploy
+        from zk.onchain import PedersenVerifier
+
+        with LocalAnvil(accounts=2) as node:
+            session = ChainSession(connect(node.rpc_url, expected_chain_id=31337), dev_accounts(2)[0])
+            pedersen, _ = PedersenVerifier.deploy(session)
+            deployed = deploy(session, keys, pedersen.address)
+            ok, gas = deployed.verify_round(commitments, ls.weights, model, result.proof.to_bytes())
+        row |= {"adapter_verify_round_gas": gas, "onchain_ok": bool(ok)}
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=DEFAULT_SIZES, help="NxD entries")
     parser.add_argument("--fresh", action="store_true", help="redo the setup even if keys are cached")
     parser.add_argument("--no-chain", action="store_true", help="skip the on-chain gas measurement")
+    parser.add_argument("--rules", choices=["rffl-v1", "rffl-v2"], default="rffl-v1", help="rule version")
+    parser.add_argument("--value-bits", type=int, default=16, help="|q| < 2^value_bits (rffl-v2 only)")
+    parser.add_argument("--projection", type=int, default=0, help="rffl-v2 on an m-row random projection (m)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one and args.projection:
+        n, d = (int(x) for x in args.one.split("x"))
+        row = measure_projection(n, d, args.projection, args.fresh, not args.no_chain)
+        print("RESULT " + json.dumps(row), flush=True)
+        return 0
+    if args.one and args.rules == "rffl-v2":
+        n, d = (int(x) for x in args.one.split("x"))
+        row = measure_one_v2(n, d, args.fresh, args.value_bits, not args.no_chain)
+        print("RESULT " + json.dumps(row), flush=True)
+        return 0
     if args.one:
         n, d = (int(x) for x in args.one.split("x"))
         row = measure_one(n, d, args.fresh)
@@ -139,7 +353,9 @@ def main() -> int:
         return 0
     rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     for size in args.sizes:
-        cmd = [sys.executable, __file__, "--one", size] + (["--fresh"] if args.fresh else [])
+        cmd = [sys.executable, __file__, "--one", size, "--rules", args.rules, "--value-bits", str(args.value_bits)]
+        cmd += ["--fresh"] if args.fresh else []
+        cmd += ["--projection", str(args.projection)] if args.projection else []
         cmd += ["--no-chain"] if args.no_chain else []
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -147,17 +363,22 @@ def main() -> int:
             print(f"{size}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
         row = json.loads(line[7:])
-        rows = [r for r in rows if (r["n"], r["d"]) != (row["n"], row["d"])] + [row]
-        rows.sort(key=lambda r: (r["n"], r["d"]))
+        row.setdefault("rules", "rffl-v1")
+
+        def ident(r: dict) -> tuple:
+            return (r.get("rules", "rffl-v1"), r["n"], r["d"], r.get("value_bits", 16), r.get("m", 0))
+
+        rows = [r for r in rows if ident(r) != ident(row)] + [row]
+        rows.sort(key=ident)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"benchmark": "zk_groth16", "rule_version": "rffl-v1", "rows": rows}, indent=2))
-        print(
-            f"n={row['n']:>3} d={row['d']:>6} constraints={row['constraints']} setup={row['setup_s']}s "
-            f"prove={row['prove_s']}s peak={row['peak_rss_mib']}MiB pk={row['proving_key_mib']}MiB "
-            f"verify(groth16py)={row['verify_groth16py_ms']}ms verify(py_ecc)={row['verify_py_ecc_s']}s "
-            f"gas(groth16)={row.get('groth16_verify_gas')} gas(both layers)={row.get('adapter_verify_round_gas')}",
-            flush=True,
-        )
+        note = json.loads(RESULTS.read_text()).get("note", "") if RESULTS.exists() else ""
+        payload = {"benchmark": "zk_groth16", "rule_versions": ["rffl-v1", "rffl-v2"], "rows": rows, "note": note}
+        RESULTS.write_text(json.dumps(payload, indent=2))
+        keys = ("constraints", "setup_s", "prove_s", "prove_and_witness_cpu_s", "peak_rss_mib", "proving_key_mib")
+        keys += ("link_proof_s", "link_verify_mcl_s", "verify_py_ecc_s", "groth16_verify_gas")
+        keys += ("adapter_verify_round_gas",)
+        stats = " ".join(f"{k}={row[k]}" for k in keys if row.get(k) is not None)
+        print(f"{row['rules']} n={row['n']} d={row['d']} vb={row.get('value_bits', 16)} {stats}", flush=True)
     return 0
 
 

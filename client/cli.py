@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from client.accounts import (
-    PASSWORD_ENV,
-    create_account,
-    create_x25519_key,
-    import_account,
-    list_accounts,
-)
-from client.demo import DemoConfig, render, run_demo
+from client.accounts import create_account, create_x25519_key, import_account, list_accounts
+from client.commands import audit as audit_commands
+from client.commands import participate
+from client.commands.aggregate import aggregate_app
+from client.commands.context import State, console, password
+from client.commands.demo import register as register_demo
+from client.commands.dev import dev_app
+from client.commands.serve import register as register_serve
+from client.commands.task import task_app
 from client.settings import Settings, resolve_settings
 from marketplace.errors import FedmarketError
 
@@ -32,22 +30,13 @@ account_app = typer.Typer(help="Ethereum accounts and X25519 keys, stored encryp
 config_app = typer.Typer(help="Where settings come from.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(config_app, name="config")
-console = Console()
-
-
-class State:
-    """What the global options resolved to, handed to every command."""
-
-    def __init__(self, settings: Settings, as_json: bool) -> None:
-        self.settings = settings
-        self.as_json = as_json
-
-    def emit(self, data: dict[str, Any], human: str) -> None:
-        """Print `data` as JSON with --json, else the human line."""
-        if self.as_json:
-            typer.echo(json.dumps(data, default=str))
-        else:
-            console.print(human)
+app.add_typer(task_app, name="task")
+app.add_typer(aggregate_app, name="aggregate")
+app.add_typer(dev_app, name="dev")
+participate.register(app)
+audit_commands.register(app)
+register_demo(app)
+register_serve(app)
 
 
 @app.callback()
@@ -62,6 +51,9 @@ def main(
     gas_limit: int | None = typer.Option(None, "--gas", help="Gas limit for every transaction (default: estimate)."),
     config: Path | None = typer.Option(None, help="TOML config file [default ~/.fedmarket/config.toml]."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    dev_account: int | None = typer.Option(
+        None, min=0, help="DEV ONLY: sign with the local dev chain's well-known account N (public keys)."
+    ),
 ) -> None:
     """Publish training tasks, train on private data for rewards, aggregate with proofs, audit everything.
 
@@ -77,15 +69,7 @@ def main(
     except FedmarketError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    ctx.obj = State(settings, as_json)
-
-
-def _password(confirm: bool) -> str:
-    """The password from FEDMARKET_PASSWORD, else a hidden prompt."""
-    from_env = os.environ.get(PASSWORD_ENV)
-    if from_env:
-        return from_env
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+    ctx.obj = State(settings, as_json, dev_account)
 
 
 def _fail(exc: FedmarketError) -> typer.Exit:
@@ -101,7 +85,7 @@ def account_new(ctx: typer.Context) -> None:
     """
     state: State = ctx.obj
     try:
-        stored = create_account(state.settings.keystore, _password(confirm=True))
+        stored = create_account(state.settings.keystore, password(confirm=True))
     except FedmarketError as exc:
         raise _fail(exc) from None
     state.emit({"address": stored.address, "path": str(stored.path)}, f"created {stored.address} in {stored.path}")
@@ -116,7 +100,7 @@ def account_import(ctx: typer.Context) -> None:
     state: State = ctx.obj
     private_key = str(typer.prompt("Private key (hex)", hide_input=True))
     try:
-        stored = import_account(state.settings.keystore, private_key, _password(confirm=True))
+        stored = import_account(state.settings.keystore, private_key, password(confirm=True))
     except FedmarketError as exc:
         raise _fail(exc) from None
     state.emit({"address": stored.address, "path": str(stored.path)}, f"imported {stored.address}")
@@ -150,7 +134,7 @@ def account_x25519_new(
     """
     state: State = ctx.obj
     try:
-        public_hex = create_x25519_key(path, _password(confirm=True))
+        public_hex = create_x25519_key(path, password(confirm=True))
     except FedmarketError as exc:
         raise _fail(exc) from None
     state.emit({"public_key": public_hex, "path": str(path)}, f"public key {public_hex} (private key in {path})")
@@ -172,28 +156,6 @@ def config_show(ctx: typer.Context) -> None:
     for name, (value, source) in rows.items():
         table.add_row(name, "" if value is None else str(value), source)
     console.print(table)
-
-
-@app.command()
-def demo(
-    data_owners: int = typer.Option(4, "--owners", min=1, max=30, help="How many data owners join the task."),
-    rounds: int = typer.Option(3, min=1, help="Training rounds."),
-    dataset: str = typer.Option("digits", help="Bundled data set: digits or breast_cancer."),
-    alpha: float = typer.Option(0.5, min=0.01, help="Dirichlet concentration of the non-IID split (small = skewed)."),
-    seed: int = typer.Option(0, help="Seed for the data split, model init and training."),
-) -> None:
-    """Run a whole task on a local chain and IPFS node, started and stopped for you.
-
-    Example: fedmarket demo --owners 5 --rounds 3
-    """
-    config = DemoConfig(data_owners=data_owners, rounds=rounds, dataset=dataset, alpha=alpha, seed=seed)
-    try:
-        result = run_demo(config, console)
-    except FedmarketError as exc:
-        raise _fail(exc) from None
-    render(result, console)
-    if not result.conserved:
-        raise typer.Exit(2)
 
 
 if __name__ == "__main__":

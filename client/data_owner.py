@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from aggregator.proving import pedersen_commitment, poseidon_commitment
 from client.training import TrainConfig, model_delta, train_local
 from marketplace.chain.erc20 import Erc20
-from marketplace.chain.marketplace_contract import CallResult, MarketplaceContract, TaskInfo, TaskStatus
+from marketplace.chain.marketplace_contract import ZERO_POINT, CallResult, MarketplaceContract, TaskInfo, TaskStatus
 from marketplace.data import Dataset, validate_arrays
 from marketplace.errors import FedmarketError
 from marketplace.models import build_model, load_arrays, model_to_arrays
@@ -17,6 +18,8 @@ from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
 from marketplace.updates import UpdateHeader, key_from_hex, pack_update, quantize, seal
 from zk.commitments import hash_commitment
+from zk.groth16.rules import random_salt
+from zk.pedersen import random_blinding
 
 UpdateTransform = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -33,6 +36,8 @@ class SubmissionReport:
     plaintext_bytes: int
     sealed_bytes: int
     submit: CallResult
+    pedersen: tuple[int, int] = ZERO_POINT
+    poseidon: int = 0
 
 
 class DataOwner:
@@ -87,12 +92,34 @@ class DataOwner:
         header = UpdateHeader(
             task_id=task_id, round=round_, num_samples=len(self.data), scale_bits=spec.scale_bits, sender=self.address
         )
-        plaintext = pack_update(header, quantize(delta, spec.scale_bits, spec.bound))
+        rules = spec.rules
+        point, poseidon = ZERO_POINT, 0
+        if rules is None:  # legacy task: hash commitment only
+            qarrays = quantize(delta, spec.scale_bits, spec.bound)
+        else:
+            # the circuit's range: clip each coordinate rather than refuse a large local step
+            limit = rules.bound / float(1 << spec.scale_bits)
+            delta = {name: np.clip(array, -limit, limit) for name, array in delta.items()}
+            qarrays = quantize(delta, spec.scale_bits, min(spec.bound, rules.bound))
+            flat = np.concatenate([qarrays[name].reshape(-1) for name in spec.shapes]).astype(np.int64)
+            blinding, salt = random_blinding(), random_salt()
+            point = pedersen_commitment(flat, blinding, rules)
+            poseidon = poseidon_commitment(flat, salt, rules)
+            header = replace(header, blinding=blinding, salt=salt)  # sealed: only the aggregator learns them
+        plaintext = pack_update(header, qarrays)
         sealed = seal(plaintext, key_from_hex(spec.aggregator_public_key))
         commitment = hash_commitment(plaintext)
         cid = self.files.put(sealed)
-        submit = self.contract.submit_update(task_id, round_, cid, commitment)
-        return SubmissionReport(round_, cid, commitment, len(self.data), loss, len(plaintext), len(sealed), submit)
+        submit = self.contract.submit_update(task_id, round_, cid, commitment, point, poseidon)
+        return SubmissionReport(
+            round_, cid, commitment, len(self.data), loss, len(plaintext), len(sealed), submit, point, poseidon
+        )
+
+    def is_removed(self, task_id: int) -> bool:
+        """True once the task's rules removed this data owner (it can no longer submit)."""
+        info = self.contract.get_task(task_id)
+        index = self.contract.get_participant(task_id, self.address).index
+        return bool(info.removed_mask >> index & 1)
 
     def withdraw(self, task_id: int) -> CallResult:
         """Take out the task's rewards and stake once it is closed (pull payment)."""

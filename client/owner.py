@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from aggregator.proving import DeployedVerifier, deploy_verifier
 from marketplace.chain.erc20 import Erc20
 from marketplace.chain.marketplace_contract import ETH, CallResult, MarketplaceContract, Rules
 from marketplace.chain.marketplace_contract import TaskTerms as ChainTerms
 from marketplace.data import Dataset
-from marketplace.models import build_model, model_to_arrays
+from marketplace.errors import FedmarketError
+from marketplace.models import build_model, model_to_arrays, num_parameters
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
 
@@ -72,6 +74,7 @@ class PublishedTask:
     initial_model_cid: str
     spec: TaskSpec
     create: CallResult
+    verifier: DeployedVerifier | None = None  # deployed here for a protocol task (None: given or unverified)
 
 
 def publish_task(
@@ -84,9 +87,25 @@ def publish_task(
 ) -> PublishedTask:
     """Upload the validation set, the initial model and the spec; then escrow the reward on chain.
 
-    `make_spec` receives the validation set's CID, which the spec must name.
+    `make_spec` receives the validation set's CID, which the spec must name. A spec with protocol rules gets
+    its verifier here unless `terms.verifier` names one to reuse: the Pedersen verifier (proof "pedersen") or
+    the RulesRoundVerifier over it (proof "groth16": UNSAFE single-party setup, keys cached; the circuit is
+    fixed to n = max_participants, so min_participants must equal it).
     """
     spec = make_spec(files.put_dataset(validation))
+    deployed = None
+    rules = spec.rules
+    if rules is not None and rules.proof != "none" and int(terms.verifier, 16) == 0:
+        if rules.proof == "groth16" and terms.min_participants != terms.max_participants:
+            raise FedmarketError(
+                "a groth16 task's circuit is built for exactly max_participants data owners",
+                hint="set min_participants equal to max_participants",
+            )
+        deployed = deploy_verifier(contract.session, rules, terms.max_participants, num_parameters(spec.model))
+        vk_cid = files.put(deployed.verifying_key.encode()) if deployed.verifying_key else ""
+        protocol = replace(rules, verifying_key_cid=vk_cid).to_dict()
+        spec = replace(spec, protocol=protocol)
+        terms = replace(terms, verifier=deployed.address)
     initial = model_to_arrays(build_model(spec.model, seed=model_seed))
     model_cid = files.put_model(initial, {"round": "0"})
     spec_cid = files.put_spec(spec)
@@ -94,4 +113,4 @@ def publish_task(
     if not chain_terms.is_eth:
         Erc20(contract.session, chain_terms.token).approve(contract.address, chain_terms.reward)
     task_id, result = contract.create_task(chain_terms, spec_cid, model_cid)
-    return PublishedTask(task_id, spec_cid, model_cid, spec, result)
+    return PublishedTask(task_id, spec_cid, model_cid, spec, result, deployed)

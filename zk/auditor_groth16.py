@@ -119,3 +119,39 @@ def check_rules_proof(
         else "pairing equation FAILS: the proof does not match these weights, this digest or this key"
     )
     return Check(name, ok, detail + suffix, time.perf_counter() - start, PY_ECC)
+
+
+def check_linked_rules_proof(
+    vk: dict[str, Any] | str,
+    proof_bytes: bytes,
+    weights: Sequence[int],
+    commitments: Sequence[tuple[int, int]],
+    model_commitment: tuple[int, int],
+    *,
+    label: str = "",
+) -> Check:
+    """Audit an rffl-v2 proof (`LinkedRoundProof.to_bytes()`, 320 bytes): the seed is recomputed from the
+    Pedersen commitments, the model commitment and the digest, exactly as LinkedRulesRoundVerifier does."""
+    from zk.groth16.linked import link_seed, public_hash_v2
+
+    start = time.perf_counter()
+    key = json.loads(vk) if isinstance(vk, str) else vk
+    name = "rules proof (Groth16, rffl-v2)"
+    suffix = f"; key: {label}" if label else ""
+    if len(proof_bytes) != 320:
+        return Check(name, False, f"proof must be 320 bytes, got {len(proof_bytes)}", 0.0, PY_ECC)
+    digest = int.from_bytes(proof_bytes[256:288], "big")
+    t = int.from_bytes(proof_bytes[288:], "big")
+    if digest >= CURVE_ORDER or t >= CURVE_ORDER:
+        return Check(name, False, "digest or t is not a field element", time.perf_counter() - start, PY_ECC)
+    seed = link_seed(commitments, model_commitment, digest)
+    try:
+        ok = pairing_check(key, proof_bytes[:256], [public_hash_v2(weights, digest, seed, t)])
+    except MalformedProof as exc:
+        return Check(name, False, f"malformed proof: {exc}{suffix}", time.perf_counter() - start, PY_ECC)
+    detail = (
+        "pairing equation holds for the posted weights, digest, commitments and t"
+        if ok
+        else "pairing equation FAILS: the proof does not match these weights, commitments, digest, t or key"
+    )
+    return Check(name, ok, detail + suffix, time.perf_counter() - start, PY_ECC)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aggregator.rules.base import RoundContext, Rule, RuleResult, UpdateBatch
 from aggregator.rules.clip import NormClip, clip_factors
-from aggregator.rules.cosine import CosineFilter
+from aggregator.rules.cosine import CosineFilter, cosines_to_vector
+from aggregator.rules.duplicate import NearDuplicateFilter, pairwise_cosines
 from aggregator.rules.krum import MultiKrum, krum_scores
 from aggregator.rules.median import CoordinateMedian
 from aggregator.rules.norm_outlier import NormOutlierFilter
@@ -17,6 +18,7 @@ RULES: dict[str, type] = {
     "median": CoordinateMedian,
     "trimmed_mean": TrimmedMean,
     "norm_outlier": NormOutlierFilter,
+    "near_duplicate": NearDuplicateFilter,
 }
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "CoordinateMedian",
     "CosineFilter",
     "MultiKrum",
+    "NearDuplicateFilter",
     "NormClip",
     "NormOutlierFilter",
     "RoundContext",
@@ -32,5 +35,7 @@ __all__ = [
     "TrimmedMean",
     "UpdateBatch",
     "clip_factors",
+    "cosines_to_vector",
     "krum_scores",
+    "pairwise_cosines",
 ]

@@ -22,6 +22,8 @@ MODEL_FORMAT = "fedmarket-model"
 FORMAT_KEY = "format"
 SUPPORTED_VERSIONS = (1,)
 _HEADER_FIELDS = ("version", "task_id", "round", "num_samples", "scale_bits", "sender")
+# Commitment openings, only in updates of tasks with proofs: they travel sealed, to the aggregator alone.
+_OPTIONAL_FIELDS = ("blinding", "salt")
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,77}")  # up to uint256, no signs, no leading zeros
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
@@ -36,6 +38,8 @@ class UpdateHeader:
     scale_bits: int
     sender: str
     version: int = 1
+    blinding: int | None = None  # Pedersen blinding ρ of the update's commitment
+    salt: int | None = None  # Poseidon salt of the update's commitment
 
     def __post_init__(self) -> None:
         for name in ("task_id", "round", "num_samples", "scale_bits", "version"):
@@ -50,11 +54,16 @@ class UpdateHeader:
                 hint="upgrade fedmarket",
             )
         check_scale_bits(self.scale_bits)
+        for name in _OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise UpdateFormatError(f"update header field {name} must be a non-negative integer, got {value!r}")
         if not isinstance(self.sender, str) or not _ADDRESS.fullmatch(self.sender):
             raise UpdateFormatError(f"update header field sender must be a 0x address, got {self.sender!r}")
 
     def to_metadata(self) -> dict[str, str]:
         fields = {name: str(getattr(self, name)) for name in _HEADER_FIELDS}
+        fields |= {name: str(getattr(self, name)) for name in _OPTIONAL_FIELDS if getattr(self, name) is not None}
         return {FORMAT_KEY: UPDATE_FORMAT, **fields}
 
     @classmethod
@@ -63,15 +72,15 @@ class UpdateHeader:
             raise UpdateFormatError(
                 f"not a fedmarket update (format {metadata.get(FORMAT_KEY)!r}, expected {UPDATE_FORMAT!r})"
             )
-        unknown = sorted(set(metadata) - {FORMAT_KEY, *_HEADER_FIELDS})
+        unknown = sorted(set(metadata) - {FORMAT_KEY, *_HEADER_FIELDS, *_OPTIONAL_FIELDS})
         if unknown:
             raise UpdateFormatError(f"unknown update header field(s): {', '.join(unknown)}")
         missing = [name for name in _HEADER_FIELDS if name not in metadata]
         if missing:
             raise UpdateFormatError(f"update header is missing field(s): {', '.join(missing)}")
         numbers = {}
-        for name in _HEADER_FIELDS:
-            if name == "sender":
+        for name in (*_HEADER_FIELDS, *_OPTIONAL_FIELDS):
+            if name == "sender" or name not in metadata:
                 continue
             text = metadata[name]
             if not _DECIMAL.fullmatch(text):

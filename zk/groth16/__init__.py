@@ -6,4 +6,9 @@ reputations and removals follow the task's integer RFFL rules (aggregator.fixedp
 - zk.groth16.keys: compile + single-party setup (UNSAFE for real money) or ceremony import, cached
 - zk.groth16.prover: prove / verify / proof encoding
 - zk.groth16.solidity: verifier export and compilation
+- zk.groth16.linked: rule version rffl-v2 — the proven cosine filter (`kept`) and the Poseidon ↔ Pedersen
+  link (chain-seeded evaluation in the circuit + a Σ-proof on the Pedersen commitments); zk.auditor_link
+  re-checks the Σ-proof with py_ecc
+- zk.groth16.projection: prototype for d ≫ 10^4 — the rules on a chain-seeded ±1 projection, linked to the
+  full-length Pedersen commitments (zk/SCALING.md)
 """

@@ -26,16 +26,43 @@ UNSAFE_LABEL = "UNSAFE single-party trusted setup: the setup runner can forge pr
 CEREMONY_LABEL = "multi-party ceremony key (sound if one contributor destroyed their secret)"
 
 
-def source_hash() -> str:
+@dataclass(frozen=True)
+class CircuitSpec:
+    """One rule version's circuit: its main file, its template and every source file its keys depend on."""
+
+    version: str
+    main_file: Path
+    template: str
+    sources: tuple[Path, ...]
+
+    def source_hash(self) -> str:
+        digest = hashlib.sha256()
+        for path in self.sources:
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:12]
+
+
+#: rffl-v1: the rules, public input sha256(W ‖ digest) >> 3.
+RULES_V1 = CircuitSpec("rffl-v1", CIRCUIT_FILE, "FedmarketRules", (CIRCUIT_FILE,))
+#: rffl-v2: rffl-v1 plus the Poseidon ↔ Pedersen link (zk/groth16/linked.py).
+RULES_V2 = CircuitSpec(
+    "rffl-v2",
+    CIRCUIT_DIR / "fedmarket_rules_v2.circom",
+    "FedmarketRulesLinked",
+    (CIRCUIT_FILE, CIRCUIT_DIR / "fedmarket_rules_v2.circom"),
+)
+
+
+def source_hash(spec: CircuitSpec = RULES_V1) -> str:
     """Hash of the circuit source: a change invalidates every cached key."""
-    return hashlib.sha256(CIRCUIT_FILE.read_bytes()).hexdigest()[:12]
+    return spec.source_hash()
 
 
-def main_source(shape: CircuitShape) -> str:
+def main_source(shape: CircuitShape, spec: CircuitSpec = RULES_V1) -> str:
     return (
         "pragma circom 2.0.0;\n"
-        f'include "{CIRCUIT_FILE.as_posix()}";\n'
-        f"component main {{public [publicHash]}} = FedmarketRules({shape.n}, {shape.d}, {shape.value_bits});\n"
+        f'include "{spec.main_file.as_posix()}";\n'
+        f"component main {{public [publicHash]}} = {spec.template}({shape.n}, {shape.d}, {shape.value_bits});\n"
     )
 
 
@@ -49,26 +76,34 @@ class CircuitKeys:
     label: str
     directory: Path
     setup_seconds: float = 0.0
+    spec: CircuitSpec = RULES_V1
 
     @property
     def unsafe(self) -> bool:
         return self.label == UNSAFE_LABEL
 
 
-def key_dir(shape: CircuitShape, cache: str | os.PathLike[str] | None = None) -> Path:
-    return cache_dir(cache) / "groth16" / f"{shape.key}-{source_hash()}"
+def key_dir(shape: CircuitShape, cache: str | os.PathLike[str] | None = None, spec: CircuitSpec = RULES_V1) -> Path:
+    name = f"{spec.version}-n{shape.n}-d{shape.d}-vb{shape.value_bits}"
+    return cache_dir(cache) / "groth16" / f"{name}-{spec.source_hash()}"
 
 
-def _write_main(directory: Path, shape: CircuitShape) -> Path:
+def _write_main(directory: Path, shape: CircuitShape, spec: CircuitSpec = RULES_V1) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "main.circom"
-    path.write_text(main_source(shape))
+    path.write_text(main_source(shape, spec))
     return path
 
 
-def setup_keys(shape: CircuitShape, cache: str | os.PathLike[str] | None = None, *, force: bool = False) -> CircuitKeys:
+def setup_keys(
+    shape: CircuitShape,
+    cache: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    spec: CircuitSpec = RULES_V1,
+) -> CircuitKeys:
     """Cached keys for `shape`; compiles and runs the single-party setup on a miss (minutes for big d)."""
-    directory = key_dir(shape, cache)
+    directory = key_dir(shape, cache, spec)
     pk_path, vk_path, meta_path = directory / "pk.bin", directory / "vk.bin", directory / "meta.json"
     if not force and pk_path.exists() and vk_path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -79,26 +114,31 @@ def setup_keys(shape: CircuitShape, cache: str | os.PathLike[str] | None = None,
             meta["label"],
             directory,
             meta.get("setup_seconds", 0.0),
+            spec,
         )
-    main = _write_main(directory, shape)
+    main = _write_main(directory, shape, spec)
     start = time.perf_counter()
-    pk, vk = groth16py.setup_circom(str(main), [groth16py.circomlib_path(2)])
+    pk, vk = groth16py.setup_circom(str(main), [str(CIRCUIT_DIR), groth16py.circomlib_path(2)])
     seconds = time.perf_counter() - start
     _save(directory, pk, vk, UNSAFE_LABEL, seconds)
-    return CircuitKeys(shape, pk, vk, UNSAFE_LABEL, directory, seconds)
+    return CircuitKeys(shape, pk, vk, UNSAFE_LABEL, directory, seconds, spec)
 
 
 def import_ceremony(
-    shape: CircuitShape, zkey_path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None
+    shape: CircuitShape,
+    zkey_path: str | os.PathLike[str],
+    cache: str | os.PathLike[str] | None = None,
+    *,
+    spec: CircuitSpec = RULES_V1,
 ) -> CircuitKeys:
     """Import a snarkjs Groth16 `.zkey` (multi-party ceremony) for `shape`, replacing any cached key."""
-    directory = key_dir(shape, cache)
-    main = _write_main(directory, shape)
+    directory = key_dir(shape, cache, spec)
+    main = _write_main(directory, shape, spec)
     start = time.perf_counter()
-    pk, vk = groth16py.import_zkey(str(zkey_path), str(main), [groth16py.circomlib_path(2)])
+    pk, vk = groth16py.import_zkey(str(zkey_path), str(main), [str(CIRCUIT_DIR), groth16py.circomlib_path(2)])
     seconds = time.perf_counter() - start
     _save(directory, pk, vk, CEREMONY_LABEL, seconds)
-    return CircuitKeys(shape, pk, vk, CEREMONY_LABEL, directory, seconds)
+    return CircuitKeys(shape, pk, vk, CEREMONY_LABEL, directory, seconds, spec)
 
 
 def _save(directory: Path, pk: groth16py.ProvingKey, vk: groth16py.VerifyingKey, label: str, seconds: float) -> None:

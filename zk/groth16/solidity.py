@@ -24,13 +24,15 @@ from zk.groth16.prover import RoundProof
 
 VERIFIER_NAME = "FedmarketRulesGroth16Verifier"
 ADAPTER = "RulesRoundVerifier"
+#: The adapter for each rule version (rffl-v2 adds the Poseidon ↔ Pedersen link, zk/groth16/linked.py).
+ADAPTERS = {"rffl-v1": ADAPTER, "rffl-v2": "LinkedRulesRoundVerifier"}
 VERIFY_GAS = 1_000_000  # set explicitly: estimateGas under-reports when the pairing runs out of gas (DESIGN §4)
 
 
 def verifier_source(keys: CircuitKeys) -> str:
     """Solidity source of the task's verifier, labelled with the key's provenance."""
     source = keys.vk.to_solidity(pragma="0.8.28", contract_name=VERIFIER_NAME)
-    note = f"// fedmarket {keys.shape.key}: {keys.label}\n"
+    note = f"// fedmarket {keys.directory.name}: {keys.label}\n"
     return note + source
 
 
@@ -61,7 +63,7 @@ class DeployedRules:
     adapter: Contract
     deploy_gas: int
 
-    def verify_proof(self, proof: RoundProof, public_input: int) -> tuple[bool, int]:
+    def verify_proof(self, proof: RoundProof | Any, public_input: int) -> tuple[bool, int]:
         """The bare Groth16 verifier: (answer, gas of a transaction making the call)."""
         w = proof.words()
         call = self.verifier.functions.verifyProof(w[0:2], [w[2:4], w[4:6]], w[6:8], [public_input])
@@ -81,10 +83,11 @@ class DeployedRules:
 
 
 def deploy(session: ChainSession, keys: CircuitKeys, pedersen_address: str) -> DeployedRules:
-    """Deploy the task's verifier and a RulesRoundVerifier pointing at it and at the Pedersen verifier."""
+    """Deploy the task's verifier and its rule version's adapter (RulesRoundVerifier for rffl-v1,
+    LinkedRulesRoundVerifier for rffl-v2) pointing at it and at the Pedersen verifier."""
     compiled = compile_verifier(verifier_source(keys))
     v_addr, v_receipt = session.deploy(compiled["abi"], compiled["bytecode"])
-    artifact = load_artifact(ADAPTER)
+    artifact = load_artifact(ADAPTERS[keys.spec.version])
     a_addr, a_receipt = session.deploy(artifact["abi"], artifact["bytecode"], pedersen_address, v_addr)
     w3: Web3 = session.w3
     return DeployedRules(
@@ -99,4 +102,13 @@ def verifying_key_json(keys: CircuitKeys) -> dict[str, Any]:
     return json.loads(keys.vk.to_json())
 
 
-__all__ = ["ADAPTER", "VERIFIER_NAME", "DeployedRules", "compile_verifier", "deploy", "groth16py", "verifier_source"]
+__all__ = [
+    "ADAPTER",
+    "ADAPTERS",
+    "VERIFIER_NAME",
+    "DeployedRules",
+    "compile_verifier",
+    "deploy",
+    "groth16py",
+    "verifier_source",
+]

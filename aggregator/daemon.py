@@ -1,0 +1,182 @@
+"""The aggregator daemon: poll the chain, run each round when it is ready, settle after the dispute window.
+
+Idempotent by construction: before posting it asks the chain whether the round is still open, so a
+restarted daemon (or a second one) never finalizes a round twice; an unfinished round (fetched, planned,
+or mid-proof when the process died) is simply redone from chain + IPFS data, which gives the same report.
+
+Run as a process:  python -m aggregator.daemon --state-dir DIR [--task ID] [--until-done]
+with FEDMARKET_RPC_URL, FEDMARKET_IPFS_API, FEDMARKET_MARKETPLACE, FEDMARKET_AGGREGATOR_KEY (Ethereum key,
+hex) and FEDMARKET_X25519_KEY (the key updates are sealed to, hex) in the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aggregator.round import RoundAggregator
+from aggregator.state import TaskProgress
+from marketplace.chain.events import RoundFinalized
+from marketplace.chain.marketplace_contract import RoundStatus, TaskStatus
+from marketplace.errors import ContractRevert
+
+STALL_ENV = "FEDMARKET_DAEMON_STALL"  # tests: sleep at this stage so a SIGKILL lands mid-round
+
+
+@dataclass
+class DaemonLog:
+    finalized: list[tuple[int, int]] = field(default_factory=list)
+    settled: list[tuple[int, int]] = field(default_factory=list)
+    skipped: list[tuple[int, int]] = field(default_factory=list)
+
+
+class AggregatorDaemon:
+    """Serves the tasks that name this aggregator (or `task_ids`), one polling pass at a time."""
+
+    def __init__(
+        self,
+        aggregator: RoundAggregator,
+        state_dir: Path | str,
+        task_ids: list[int] | None = None,
+        poll_seconds: float = 1.0,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.aggregator = aggregator
+        self.state_dir = Path(state_dir)
+        self.task_ids = task_ids
+        self.poll_seconds = poll_seconds
+        self.on_event = on_event or (lambda message: None)
+        self.log = DaemonLog()
+        self._stall = os.environ.get(STALL_ENV, "")
+        self._progress: dict[int, TaskProgress] = {}
+
+    @property
+    def contract(self):  # type: ignore[no-untyped-def]
+        return self.aggregator.contract
+
+    def tasks(self) -> list[int]:
+        if self.task_ids is not None:
+            return list(self.task_ids)
+        me = self.contract.session.address.lower()
+        count = self.contract.task_count()
+        return [t for t in range(1, count + 1) if self.contract.get_terms(t).aggregator.lower() == me]
+
+    def progress(self, task_id: int) -> TaskProgress:
+        if task_id not in self._progress:
+            self._progress[task_id] = TaskProgress(self.state_dir, task_id)
+            if self._progress[task_id].data["rounds"]:
+                self._progress[task_id].note_restart()
+        return self._progress[task_id]
+
+    def step(self) -> bool:
+        """One pass over every task; True when all of them are over and settled."""
+        done = True
+        for task_id in self.tasks():
+            info = self.contract.get_task(task_id)
+            if info.status is TaskStatus.RUNNING and self.aggregator.ready(task_id, info.current_round):
+                self.process_round(task_id, info.current_round)
+            self.settle_due(task_id)
+            info = self.contract.get_task(task_id)
+            done = done and info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED) and info.unsettled_rounds == 0
+        return done
+
+    def run(self, until_done: bool = True, max_seconds: float | None = None) -> DaemonLog:
+        started = time.monotonic()
+        while True:
+            if self.step() and until_done:
+                return self.log
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                return self.log
+            time.sleep(self.poll_seconds)
+
+    def process_round(self, task_id: int, round_: int) -> None:
+        """collect → plan → prove → post, logging each stage; a round the chain already has is skipped."""
+        from aggregator.protocol import RoundAlreadyPosted, collect, plan, post, prove
+
+        progress = self.progress(task_id)
+        if self.contract.get_round(task_id, round_).status is not RoundStatus.OPEN:
+            self.log.skipped.append((task_id, round_))
+            return
+        _, spec = self.aggregator.task(task_id)
+        if spec.rules is None:  # legacy FedAvg task: one call, still guarded by the status check above
+            self.aggregator.aggregate_round(task_id, round_)
+            progress.mark(round_, "posted")
+            self.log.finalized.append((task_id, round_))
+            return
+        collected = collect(self.aggregator, task_id, round_)
+        progress.mark(round_, "fetched", accepted=len(collected.accepted), rejected=len(collected.rejected))
+        self._maybe_stall("fetched")
+        planned = plan(self.aggregator, task_id, round_, collected)
+        progress.mark(round_, "planned", model_cid=planned.report.model_cid, record_cid=planned.record_cid)
+        progress.mark(round_, "proving")
+        self._maybe_stall("proving")
+        planned = prove(self.aggregator, task_id, planned)
+        try:
+            result = post(self.aggregator, task_id, round_, planned)
+        except RoundAlreadyPosted:
+            self.log.skipped.append((task_id, round_))
+            progress.mark(round_, "posted")
+            return
+        progress.mark(round_, "posted", finalize_tx=result.finalize.tx.tx_hash, gas=result.finalize.gas_used)
+        self.log.finalized.append((task_id, round_))
+        if result.settle is not None:
+            progress.mark(round_, "settled")
+            self.log.settled.append((task_id, round_))
+        self.on_event(f"task {task_id} round {round_} finalized ({result.model_cid})")
+
+    def settle_due(self, task_id: int) -> None:
+        """settleRound for every finalized round whose dispute window is over (anyone may; the daemon does)."""
+        now = max(int(time.time()), int(self.contract.session.w3.eth.get_block("latest")["timestamp"]))
+        for event in self.contract.events("RoundFinalized", taskId=task_id):
+            assert isinstance(event, RoundFinalized)
+            if now < event.dispute_deadline:
+                continue
+            if self.contract.get_round(task_id, event.round).status is not RoundStatus.FINALIZED:
+                continue
+            try:
+                self.contract.settle_round(task_id, event.round, event.contributions)
+            except ContractRevert:  # window still open by the chain's clock, or a dispute: next pass
+                continue
+            self.progress(task_id).mark(event.round, "settled")
+            self.log.settled.append((task_id, event.round))
+
+    def _maybe_stall(self, stage: str) -> None:
+        if self._stall == stage:
+            self.progress_marker(stage)
+            time.sleep(3600)
+
+    def progress_marker(self, stage: str) -> None:
+        (self.state_dir / f"stalled-{stage}").write_text(str(os.getpid()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from eth_account import Account
+
+    from marketplace.chain.marketplace_contract import MarketplaceContract
+    from marketplace.chain.session import ChainSession, connect
+    from marketplace.ipfs import IpfsClient
+    from marketplace.task_files import TaskFiles
+
+    parser = argparse.ArgumentParser(description="fedmarket aggregator daemon")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--task", type=int, action="append")
+    parser.add_argument("--poll", type=float, default=0.5)
+    parser.add_argument("--until-done", action="store_true")
+    args = parser.parse_args(argv)
+    env = os.environ
+    session = ChainSession(connect(env["FEDMARKET_RPC_URL"]), Account.from_key(env["FEDMARKET_AGGREGATOR_KEY"]))
+    contract = MarketplaceContract(session, env["FEDMARKET_MARKETPLACE"])
+    with IpfsClient(env["FEDMARKET_IPFS_API"]) as ipfs:
+        aggregator = RoundAggregator(contract, TaskFiles(ipfs), bytes.fromhex(env["FEDMARKET_X25519_KEY"]))
+        daemon = AggregatorDaemon(aggregator, args.state_dir, args.task, args.poll, lambda m: print(m, flush=True))
+        daemon.run(until_done=args.until_done)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

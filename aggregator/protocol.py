@@ -1,0 +1,287 @@
+"""One protocol round: checked commitments → robust filters → fixed-point RFFL → Shapley → commitments,
+proof → finalize. Stages are separate functions so the daemon can persist progress between them.
+
+Reputation state is read back from the chain (the last RoundFinalized event's reputations and the
+task's removal mask), so an aggregator that restarts, or another one, resumes with exactly the same
+numbers. Removals: RFFL removes an owner after scoring the round it still weighed in, but the
+contract refuses a removal bit on a non-zero weight, so the bit (and the slash) is posted in the first
+report where that owner's weight is 0 — the same round if it was filtered out, else the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import numpy as np
+
+from aggregator import fixedpoint
+from aggregator.pipeline import build_pipeline
+from aggregator.proving import circuit_shape, pedersen_commitment, poseidon_commitment, prove_rules
+from aggregator.record import (
+    RECORD_KEY,
+    RoundRecord,
+    apply_aggregate,
+    chain_seed,
+    contributions_from_shapley,
+    model_salt,
+)
+from aggregator.round import AcceptedUpdate, Rejection, RoundAggregator, RoundResult
+from aggregator.rules import RoundContext, UpdateBatch
+from aggregator.shapley import EXACT_MAX_PLAYERS, BatchedModelEvaluator, CoalitionUtility, exact_shapley, gtg_shapley
+from marketplace.chain.events import RoundFinalized, UpdateSubmitted
+from marketplace.chain.marketplace_contract import ZERO_POINT, MarketplaceContract, RoundReport, RoundStatus
+from marketplace.errors import FedmarketError
+from marketplace.models import flatten, unflatten
+from marketplace.task_spec import ProtocolSpec, TaskSpec
+from zk.groth16.rules import RoundInputs
+from zk.pedersen import aggregate_blinding, aggregate_commitment, commit
+
+
+class RoundAlreadyPosted(FedmarketError):
+    """The chain already holds this round's report: nothing to do (never post twice)."""
+
+
+@dataclass
+class Collected:
+    participants: list[str]
+    submissions: dict[int, UpdateSubmitted]
+    accepted: dict[int, AcceptedUpdate]
+    rejected: list[Rejection]
+
+
+@dataclass
+class Planned:
+    report: RoundReport
+    record: RoundRecord
+    inputs: RoundInputs
+    model: dict[str, np.ndarray]
+    collected: Collected
+    record_cid: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prior_reputations(contract: MarketplaceContract, task_id: int, round_: int, n: int) -> tuple[int, list[int]]:
+    """(rounds finalized before `round_`, reputations after the last of them); uniform before round 1."""
+    finalized = [e for e in contract.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
+    earlier = [e for e in finalized if e.round < round_]
+    if not earlier:
+        return 0, [fixedpoint.ONE // n] * n
+    last = max(earlier, key=lambda e: e.round)
+    return len({e.round for e in earlier}), [int(r) for r in last.reputations]
+
+
+def collect(agg: RoundAggregator, task_id: int, round_: int) -> Collected:
+    """Open every submission and check it against BOTH its on-chain commitments; a mismatch rejects it."""
+    _, spec = agg.task(task_id)
+    rules = _rules(spec)
+    participants = agg.contract.get_participants(task_id)
+    submissions = agg.contract.submissions(task_id, round_)
+    accepted, rejected = agg.collect(task_id, round_)
+    by_owner = {u.data_owner.lower(): u for u in accepted}
+    kept: dict[int, AcceptedUpdate] = {}
+    for index, event in sorted(submissions.items()):
+        update = by_owner.get(event.data_owner.lower())
+        if update is None:
+            continue
+        reason = _commitment_problem(update, event, rules)
+        if reason:
+            rejected.append(Rejection(event.data_owner, event.update_cid, reason))
+        else:
+            kept[index] = update
+    return Collected(participants, submissions, kept, rejected)
+
+
+def _commitment_problem(update: AcceptedUpdate, event: UpdateSubmitted, rules: ProtocolSpec) -> str:
+    q, header = update.q, update.header
+    assert q is not None
+    if header.blinding is None or header.salt is None:
+        return "update carries no commitment openings (blinding and salt)"
+    if q.size and int(np.abs(q).max()) > rules.bound:
+        return f"a value exceeds the task's range ±{rules.bound} (value_bits {rules.value_bits})"
+    if pedersen_commitment(q, header.blinding, rules) != tuple(int(x) for x in event.commitment):
+        return "Pedersen commitment on chain does not open to the update's content"
+    if poseidon_commitment(q, header.salt, rules) != int(event.poseidon):
+        return "Poseidon commitment on chain does not match the update's content"
+    return ""
+
+
+def _rules(spec: TaskSpec) -> ProtocolSpec:
+    rules = spec.rules
+    if rules is None:
+        raise FedmarketError("this task has no protocol rules (legacy FedAvg task)")
+    return rules
+
+
+def _kept(
+    rules: ProtocolSpec, q: np.ndarray, rows: list[int], sizes: list[int], base: list[int], scale: int
+) -> set[int]:
+    """Rows the task's robust filters keep (float view of the quantized rows); clip is RFFL's own."""
+    filters = [f for f in rules.filters if f.get("name") != "clip"]
+    if not filters or not rows:
+        return set(rows)
+    pipeline = build_pipeline({"rules": filters, "reputation": "none"})
+    if pipeline.makes_own_aggregate:
+        raise FedmarketError("protocol rounds aggregate with RFFL; median/trimmed_mean cannot be filters")
+    batch = UpdateBatch.from_updates(q[rows].astype(np.float64) / float(1 << scale))
+    ctx = RoundContext(tuple(str(r) for r in rows), np.asarray([sizes[r] for r in rows], dtype=np.float64),
+                       np.asarray([base[r] for r in rows], dtype=np.float64))  # fmt: skip
+    mask = pipeline.filter(batch, ctx).batch.kept
+    return {r for r, ok in zip(rows, mask, strict=True) if ok}
+
+
+def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) -> Planned:
+    """Everything the round posts, computed and self-checked; no proof and no transaction yet."""
+    started = time.perf_counter()
+    info, spec = agg.task(task_id)
+    rules = _rules(spec)
+    n = len(collected.participants)
+    d = sum(int(np.prod(s)) for s in spec.shapes.values())
+    q = np.zeros((n, d), dtype=np.int64)
+    sizes, blindings, salts = [0] * n, [0] * n, [0] * n
+    for i, update in collected.accepted.items():
+        assert update.q is not None and update.header.blinding is not None and update.header.salt is not None
+        q[i], sizes[i] = update.q, update.header.num_samples
+        blindings[i], salts[i] = update.header.blinding, update.header.salt
+    submitted = [i in collected.accepted for i in range(n)]
+    rounds_done, before = prior_reputations(agg.contract, task_id, round_, n)
+    chain_removed = [bool(info.removed_mask >> i & 1) for i in range(n)]
+    active = [not chain_removed[i] and (rounds_done == 0 or before[i] > 0) for i in range(n)]
+    if rounds_done == 0:
+        eligible = [sizes[i] if active[i] and submitted[i] else 0 for i in range(n)]
+        base = fixedpoint.data_size_shares(eligible) if sum(eligible) else [0] * n
+    else:
+        base = list(before)
+    live = [i for i in range(n) if submitted[i] and active[i]]
+    kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)
+    kept = [i in kept_rows for i in range(n)]
+    gamma_q = round(rules.gamma * (1 << spec.scale_bits))
+    alpha_fp = fixedpoint.to_fixed(Fraction(rules.alpha))
+    beta = Fraction(rules.beta)
+    outcome = fixedpoint.rffl_round(
+        q, submitted=submitted, kept=kept, active=active, base_weights=base, reputations=before,
+        gamma_q=gamma_q, alpha_fp=alpha_fp, beta=beta,
+    )  # fmt: skip
+    weights = [int(w) for w in outcome.weights]
+    removals = 0
+    for i in range(n):
+        if not chain_removed[i] and (not active[i] or outcome.removed[i]) and weights[i] == 0:
+            removals |= 1 << i
+
+    # the model: ū = ⌊S/D⌋ with S = Σ W_i q_i; the Pedersen commitment opens to S (the chain checks Σ W_i C_i)
+    weighted_sum = (np.asarray(weights, dtype=np.int64) @ q) if n else np.zeros(d, dtype=np.int64)
+    denominator = sum(base[i] for i in range(n) if kept[i] and active[i] and submitted[i])
+    aggregate = outcome.aggregate.astype(np.int64)
+    if denominator and not np.array_equal(aggregate, weighted_sum // denominator):
+        raise RuntimeError("ū differs from ⌊S/D⌋ (aggregator bug)")
+    previous = agg.files.model(info.model_cid, spec)
+    theta = flatten(previous, spec.model)
+    model = unflatten(apply_aggregate(theta, aggregate, spec.scale_bits), spec.model)
+    blinding = aggregate_blinding(blindings, weights)
+    model_commitment = commit(weighted_sum, blinding, tag=rules.generator_tag)
+    on_chain = [collected.submissions[i].commitment if i in collected.submissions else ZERO_POINT for i in range(n)]
+    on_chain = [tuple(int(x) for x in c) for c in on_chain]
+    if any(weights) and aggregate_commitment(on_chain, weights) != model_commitment:  # type: ignore[arg-type]
+        raise RuntimeError("Σ W_i C_i does not equal the model commitment (aggregator bug)")
+    salt = model_salt(task_id, round_, info.model_cid)
+
+    # contributions: Shapley values on the owner's validation set, deterministic from chain data
+    players = [i for i in range(n) if weights[i] > 0 and not outcome.removed[i]]
+    seed = chain_seed(task_id, round_, info.model_cid)
+    utilities, values, method = _shapley(agg, spec, rules, theta, q, players, seed)
+    contributions = contributions_from_shapley(n, players, values, outcome.reputations)
+    flags = [int(submitted[i]) + 2 * int(kept[i]) + 4 * int(active[i]) + 8 * int(outcome.removed[i]) for i in range(n)]
+    record = RoundRecord(
+        task_id=task_id, round=round_, previous_model_cid=info.model_cid, participants=collected.participants,
+        scale_bits=spec.scale_bits, value_bits=rules.value_bits, generator_tag=rules.generator_tag,
+        weighted_sum=[int(x) for x in weighted_sum.tolist()], denominator=int(denominator), model_blinding=blinding,
+        model_salt=salt, weights=weights,
+        poseidons=[poseidon_commitment(q[i], salts[i], rules) for i in range(n)],
+        model_poseidon=poseidon_commitment(aggregate, salt, rules), gamma_q=gamma_q, alpha_fp=alpha_fp,
+        beta=str(beta), base_weights=[int(b) for b in base], reputations_before=[int(r) for r in before],
+        reputations_after=[int(r) for r in outcome.reputations], flags=flags,
+        clip_factors=[int(c) for c in outcome.clip_factors], phis=[int(p) for p in outcome.phis], removals=removals,
+        contributions=contributions, shapley_players=players, shapley_seed=seed, shapley_method=method,
+        shapley_utilities={str(k): v for k, v in sorted(utilities.items())}, shapley_values=values,
+        rejected=[{"data_owner": r.data_owner, "reason": r.reason} for r in collected.rejected],
+        proof_mode=rules.proof,
+    )  # fmt: skip
+    record_cid = agg.files.put(record.to_json())
+    model_cid = agg.files.put_model(model, {"task_id": str(task_id), "round": str(round_), RECORD_KEY: record_cid})
+    report = RoundReport(
+        model_cid=model_cid,
+        commitments=tuple(on_chain),  # type: ignore[arg-type]
+        poseidons=tuple(int(collected.submissions[i].poseidon) if i in collected.submissions else 0 for i in range(n)),
+        weights=tuple(weights),
+        reputations=tuple(int(r) for r in outcome.reputations),
+        contributions=tuple(contributions),
+        removals=removals,
+        model_commitment=model_commitment,
+    )
+    inputs = RoundInputs(
+        q=q, submitted=submitted, kept=kept, active=active, base_weights=base, reputations=before, gamma_q=gamma_q,
+        alpha_fp=alpha_fp, beta=beta, salts=salts, model_salt=salt,
+    )  # fmt: skip
+    timings = {"plan": time.perf_counter() - started}
+    return Planned(report, record, inputs, model, collected, record_cid, timings)
+
+
+def _shapley(
+    agg: RoundAggregator, spec: TaskSpec, rules: ProtocolSpec, theta: np.ndarray, q: np.ndarray, players: list[int],
+    seed: int,
+) -> tuple[dict[int, float], list[float], str]:
+    """Shapley values of the players' updates with the coalition utilities behind them (for the record)."""
+    if not players:
+        return {}, [], "none"
+    options = dict(rules.shapley)
+    metric = str(options.pop("metric", "accuracy"))
+    method = str(options.pop("method", "auto"))
+    exact_max = int(options.pop("exact_max_players", EXACT_MAX_PLAYERS))
+    validation = agg.validation(spec)
+    evaluate = BatchedModelEvaluator(spec.model, validation.X, validation.y, metric)
+    deltas = q[players].astype(np.float64) / float(1 << spec.scale_bits)
+    utility = CoalitionUtility(theta, deltas.astype(np.float32), evaluate)
+    if method == "auto":
+        method = "exact" if len(players) <= exact_max else "gtg"
+    result = exact_shapley(utility) if method == "exact" else gtg_shapley(utility, seed, **options)
+    return dict(utility.memo), [float(v) for v in result.values], method
+
+
+def prove(agg: RoundAggregator, task_id: int, planned: Planned) -> Planned:
+    """Attach the Groth16 rules proof when the task asks for one (layer 1 needs no proof bytes)."""
+    _, spec = agg.task(task_id)
+    rules = _rules(spec)
+    if rules.proof != "groth16":
+        return planned
+    shape = circuit_shape(len(planned.collected.participants), planned.inputs.q.shape[1], rules)
+    proved = prove_rules(shape, planned.inputs, list(planned.report.weights), agg.key_cache)
+    planned.timings["prove"] = proved.seconds
+    return replace(planned, report=replace(planned.report, proof=proved.proof))
+
+
+def post(agg: RoundAggregator, task_id: int, round_: int, planned: Planned) -> RoundResult:
+    """finalizeRound, unless the chain already has the round; settleRound at once when there is no window."""
+    info, _ = agg.task(task_id)
+    state = agg.contract.get_round(task_id, round_)
+    if info.current_round != round_ or state.status is not RoundStatus.OPEN:
+        raise RoundAlreadyPosted(f"round {round_} of task {task_id} is already {state.status.name.lower()}")
+    finalize = agg.contract.finalize_round(task_id, round_, planned.report)
+    settle = None
+    if info.terms.dispute_window == 0:
+        settle = agg.contract.settle_round(task_id, round_, planned.report.contributions)
+    accepted = [planned.collected.accepted[i] for i in sorted(planned.collected.accepted)]
+    return RoundResult(
+        task_id, round_, planned.report.model_cid, accepted, planned.collected.rejected,
+        list(planned.report.contributions), finalize, settle, planned.record,
+        planned.record_cid, dict(planned.timings),
+    )  # fmt: skip
+
+
+def run_protocol_round(agg: RoundAggregator, task_id: int, round_: int) -> RoundResult:
+    """collect → plan → prove → post, in one call (the daemon runs the stages itself)."""
+    started = time.perf_counter()
+    planned = prove(agg, task_id, plan(agg, task_id, round_, collect(agg, task_id, round_)))
+    result = post(agg, task_id, round_, planned)
+    result.timings["round"] = time.perf_counter() - started
+    return result

@@ -1,0 +1,1 @@
+"""The `fedmarket` command groups, one module each; `client.cli` mounts them."""

@@ -1,0 +1,85 @@
+"""A data owner that stays online: submits one update in every round of a task until the task ends.
+
+Used by `fedmarket run` and by the demo's data-owner threads; restart-safe because it asks the chain
+whether this account's update for the open round is already recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from client.data_owner import DataOwner, SubmissionReport, UpdateTransform
+from marketplace.chain.marketplace_contract import TaskStatus
+from marketplace.errors import ContractRevert, FedmarketError
+
+RETRYABLE_REVERTS = {"WrongRound", "SubmissionClosed", "WrongStatus"}
+
+
+@dataclass(frozen=True)
+class FollowEvent:
+    """What happened to a following data owner: `kind` is submitted, skipped, removed, error or done."""
+
+    kind: str
+    round: int
+    detail: str = ""
+    report: SubmissionReport | None = None
+
+
+def already_submitted(owner: DataOwner, task_id: int, round_: int) -> bool:
+    index = owner.contract.get_participant(task_id, owner.address).index
+    return index in owner.contract.submissions(task_id, round_)
+
+
+def follow_task(
+    owner: DataOwner,
+    task_id: int,
+    on_event: Callable[[FollowEvent], None] = lambda _e: None,
+    transform_for: Callable[[int], UpdateTransform | None] = lambda _r: None,
+    poll_seconds: float = 0.5,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Submit in every round until the task finishes or is cancelled; returns the number of updates sent."""
+    stop = stop or threading.Event()
+    done: set[int] = set()
+    sent = 0
+    while not stop.is_set():
+        info = owner.contract.get_task(task_id)
+        if info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED):
+            on_event(FollowEvent("done", info.current_round, info.status.name.lower()))
+            return sent
+        me = owner.contract.get_participant(task_id, owner.address)
+        if info.removed_mask >> me.index & 1:
+            on_event(FollowEvent("removed", info.current_round, "removed by the aggregation rules"))
+            return sent
+        round_ = info.current_round
+        if info.status is TaskStatus.RUNNING and round_ not in done:
+            done.add(round_)
+            if already_submitted(owner, task_id, round_):
+                on_event(FollowEvent("skipped", round_, "already submitted"))
+            else:
+                try:
+                    report = owner.train_and_submit(task_id, round_, progress, transform=transform_for(round_))
+                except ContractRevert as exc:
+                    if exc.error_name not in RETRYABLE_REVERTS:
+                        raise
+                    on_event(FollowEvent("skipped", round_, exc.error_name))
+                except FedmarketError as exc:
+                    on_event(FollowEvent("error", round_, str(exc)))
+                else:
+                    sent += 1
+                    on_event(FollowEvent("submitted", round_, report.update_cid, report))
+        stop.wait(poll_seconds)
+    return sent
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, poll_seconds: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll_seconds)
+    return predicate()

@@ -1,0 +1,125 @@
+"""A protocol task on the real chain and IPFS node: owner, honest data owners, one attacker, an aggregator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aggregator.round import RoundAggregator
+from client.data_owner import DataOwner, UpdateTransform
+from client.owner import PublishedTask, TaskTerms, publish_task
+from marketplace.chain.marketplace_contract import MarketplaceContract
+from marketplace.chain.session import ChainSession
+from marketplace.data import Dataset, dirichlet_split, load_builtin, split_holdout
+from marketplace.models import ModelSpec
+from marketplace.task_files import TaskFiles
+from marketplace.task_spec import ProtocolSpec, TaskSpec
+from marketplace.updates import generate_keypair, key_to_hex
+
+OWNER, AGGREGATOR, FIRST_DATA_OWNER = 0, 1, 2
+ETH = 10**18
+
+
+def sign_flip(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The attacker sends the opposite of its honest step."""
+    return {name: -array for name, array in delta.items()}
+
+
+@dataclass
+class ProtocolMarket:
+    published: PublishedTask
+    owner: MarketplaceContract
+    aggregator: RoundAggregator
+    aggregator_private: bytes
+    data_owners: list[DataOwner]
+    transforms: dict[str, UpdateTransform]
+    files: TaskFiles
+    validation: Dataset
+    terms: TaskTerms
+    stakes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_id(self) -> int:
+        return self.published.task_id
+
+    @property
+    def attacker(self) -> DataOwner:
+        return self.data_owners[-1]
+
+    def submit_all(self, round_: int) -> None:
+        """Every data owner not removed trains and submits (the attacker through its transform)."""
+        for member in self.data_owners:
+            if not member.is_removed(self.task_id):
+                member.train_and_submit(self.task_id, round_, transform=self.transforms.get(member.address))
+
+
+def _dispute_terms(arbiter: str) -> dict[str, Any]:
+    return {"arbiter": arbiter, "arbitration_period": 60, "challenge_bond": ETH // 100}
+
+
+def protocol_spec(proof: str, **overrides: Any) -> ProtocolSpec:
+    options: dict[str, Any] = {
+        "proof": proof, "gamma": 2.0, "value_bits": 16, "alpha": "0.5",
+        "filters": ({"name": "norm_outlier", "k": 4.0},),
+    }  # fmt: skip
+    options.update(overrides)
+    return ProtocolSpec(**options)
+
+
+def build_market(
+    marketplace: MarketplaceContract,
+    session_for: Callable[[int], ChainSession],
+    files: TaskFiles,
+    *,
+    proof: str = "groth16",
+    honest: int = 3,
+    attacker: UpdateTransform | None = sign_flip,
+    rounds: int = 3,
+    dispute_window: int = 0,
+    dataset: str = "breast_cancer",
+    verifier: str | None = None,
+) -> ProtocolMarket:
+    data, schema = load_builtin(dataset)
+    train, validation, _ = split_holdout(data, val_fraction=0.2, test_fraction=0.2, seed=0)
+    count = honest + (1 if attacker is not None else 0)
+    shards = [train.subset(p) for p in dirichlet_split(train.y, count, 100.0, seed=0)]
+    private, public = generate_keypair()
+    rules = protocol_spec(proof)
+
+    def make_spec(validation_cid: str) -> TaskSpec:
+        return TaskSpec(
+            name=f"{dataset} protocol task",
+            model=ModelSpec("logreg", schema.num_features, schema.num_classes),
+            data_schema=schema,
+            validation_cid=validation_cid,
+            aggregator_public_key=key_to_hex(public),
+            scale_bits=12,
+            bound=rules.bound,
+            training={"epochs": 2, "lr": 0.1},
+            protocol=rules.to_dict(),
+        )
+
+    stake = ETH // 10
+    terms = TaskTerms(
+        reward=3 * ETH, stake=stake, rounds=rounds, round_duration=3600,
+        aggregator=session_for(AGGREGATOR).address, max_participants=count, min_participants=count,
+        dispute_window=dispute_window, **({"verifier": verifier} if verifier else {}),
+        **(_dispute_terms(session_for(OWNER).address) if dispute_window else {}),
+    )  # fmt: skip
+    published = publish_task(marketplace, files, make_spec, validation, terms)
+    members = [
+        DataOwner(marketplace.with_session(session_for(FIRST_DATA_OWNER + i)), files, shard)
+        for i, shard in enumerate(shards)
+    ]
+    for member in members:
+        member.join(published.task_id)
+    marketplace.start_task(published.task_id)
+    aggregator = RoundAggregator(marketplace.with_session(session_for(AGGREGATOR)), files, private)
+    transforms = {members[-1].address: attacker} if attacker is not None else {}
+    return ProtocolMarket(
+        published, marketplace, aggregator, private, members, transforms, files, validation, terms, stake * count
+    )

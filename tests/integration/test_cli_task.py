@@ -1,0 +1,224 @@
+"""Protocol tasks driven through the `fedmarket` commands on real Anvil + IPFS: owner, three data owners, the
+aggregator daemon (a separate process, once SIGKILLed mid-round and restarted) and the auditor, which must fail
+on a tampered model file, a wrong weight and a forged proof."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from protocol_support.market import build_market
+from typer.testing import CliRunner
+
+import client.audit
+from client.audit import RoundEvidence
+from client.cli import app
+from marketplace.chain.anvil import LocalAnvil
+from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStatus
+from marketplace.ipfs import IpfsClient, LocalIpfsNode
+from marketplace.task_files import TaskFiles
+
+pytestmark = pytest.mark.integration
+RUNNER = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PASSWORD = "test-only"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """The example spec (a Pedersen protocol task) and freshly made example data in a temporary folder."""
+    os.environ["FEDMARKET_PASSWORD"] = PASSWORD
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import make_digits_data
+
+        make_digits_data.main(tmp_path / "data")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    spec = (EXAMPLES / "digits-task.toml").read_text().replace("rounds = 3", "rounds = 2")
+    assert 'proof = "pedersen"' in spec
+    (tmp_path / "task.toml").write_text(spec.replace('"1h"', '"10m"'))
+    return tmp_path
+
+
+def base_args(anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract) -> list[str]:
+    return ["--rpc-url", anvil.rpc_url, "--ipfs-api", ipfs_node.api_url, "--marketplace", marketplace.address]
+
+
+def cli(base: list[str], *args: str, dev: int | None = None, code: int = 0) -> dict:
+    """Run one command in-process with --json and return its parsed output."""
+    who = ["--dev-account", str(dev)] if dev is not None else []
+    result = RUNNER.invoke(app, [*base, *who, "--json", *args], env={"FEDMARKET_PASSWORD": PASSWORD})
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith(("{", "["))]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def start_aggregator(base: list[str], workdir: Path, task_id: int, stall: str = "") -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "client.cli", *base, "--dev-account", "1", "--json", "aggregate", "run",
+               "--x25519-key", str(workdir / "data" / "aggregator.x25519.json"), "--task", str(task_id),
+               "--poll", "0.2", "--state-dir", str(workdir / "aggregator")]  # fmt: skip
+    env = os.environ | {"FEDMARKET_PASSWORD": PASSWORD, "FEDMARKET_HOME": str(workdir)}
+    if stall:
+        env["FEDMARKET_DAEMON_STALL"] = stall  # the daemon sleeps at this stage, so the SIGKILL lands mid-round
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def closed(contract: MarketplaceContract, task_id: int, round_: int) -> bool:
+    info = contract.get_task(task_id)
+    return info.current_round > round_ or info.status is not TaskStatus.RUNNING
+
+
+def test_full_task_through_the_commands(
+    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract
+) -> None:
+    base = base_args(anvil, ipfs_node, marketplace)
+    data = [workdir / "data" / f"owner-{i}.csv" for i in (1, 2, 3)]
+    published = cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)
+    task_id = published["task_id"]
+    assert published["proof"] == "pedersen" and published["verifier"]
+    assert [t["task_id"] for t in cli(base, "task", "list")] == [task_id]
+    shown = cli(base, "task", "show", str(task_id))
+    assert shown["model"]["kind"] == "logreg" and shown["protocol"]["proof"] == "pedersen"
+    for i, path in enumerate(data):
+        cli(base, "join", str(task_id), "--data", str(path), dev=2 + i)
+    assert "AlreadyJoined" in RUNNER.invoke(app, [*base, "--dev-account", "2", "join", str(task_id), "--data",
+                                                  str(data[0])]).output  # fmt: skip
+    cli(base, "task", "start", str(task_id), dev=0)
+    trained = cli(base, "train", str(task_id), "--data", str(data[0]), dev=2)
+    assert trained["accuracy_after"] > trained["accuracy_before"]
+
+    aggregator = start_aggregator(base, workdir, task_id)
+    try:
+        for round_ in (1, 2):
+            for i, path in enumerate(data):
+                assert cli(base, "submit", str(task_id), "--data", str(path), dev=2 + i)["round"] == round_
+            wait_for(lambda r=round_: closed(marketplace, task_id, r), 90, f"round {round_}")  # type: ignore[misc]
+        assert aggregator.wait(timeout=60) == 0
+    finally:
+        if aggregator.poll() is None:
+            aggregator.kill()
+    log = [json.loads(line) for line in (workdir / "aggregator" / "rounds.jsonl").read_text().splitlines()]
+    assert [e["round"] for e in log if e["event"] == "finalized"] == [1, 2]
+
+    status = cli(base, "task", "status", str(task_id))
+    assert status["status"] == "finished" and [r["status"] for r in status["rounds_detail"]] == ["settled"] * 2
+    model = workdir / "model.safetensors"
+    assert cli(base, "task", "model", str(task_id), "--out", str(model))["final"] is True
+    audited = cli(base, "audit", str(task_id), "--model", str(model))
+    assert audited["passed"] is True
+    assert {"aggregation", "model opening", "model file", "rules", "contributions", "payouts"} <= {
+        c["name"] for c in audited["checks"]
+    }
+
+    tampered = workdir / "tampered.safetensors"
+    raw = bytearray(model.read_bytes())
+    raw[-1] ^= 1
+    tampered.write_bytes(bytes(raw))
+    failed = cli(base, "audit", str(task_id), "--model", str(tampered), code=1)
+    assert [c["name"] for c in failed["checks"] if not c["passed"]] == ["tampered.safetensors is the task's model"]
+
+    earned = cli(base, "earnings", str(task_id), dev=2)
+    assert earned[0]["withdrawable"] and earned[0]["earned"] > 0
+    paid = sum(cli(base, "withdraw", str(task_id), dev=2 + i)["amount"] for i in range(3))
+    refund = cli(base, "task", "refund", str(task_id), dev=0)["amount"]  # rounding dust goes back to the owner
+    assert paid + refund == 3 * 10**18 + 3 * 10**17
+    assert marketplace.session.balance(marketplace.address) == 0
+
+
+def test_aggregator_killed_mid_round_resumes_and_posts_once(
+    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract
+) -> None:
+    base = base_args(anvil, ipfs_node, marketplace)
+    spec = workdir / "task.toml"
+    spec.write_text(spec.read_text().replace("rounds = 2", "rounds = 1"))
+    data = [workdir / "data" / f"owner-{i}.csv" for i in (1, 2)]
+    task_id = cli(base, "task", "publish", str(spec), dev=0)["task_id"]
+    for i, path in enumerate(data):
+        cli(base, "join", str(task_id), "--data", str(path), dev=5 + i)
+    cli(base, "task", "start", str(task_id), dev=0)
+    for i, path in enumerate(data):
+        cli(base, "submit", str(task_id), "--data", str(path), dev=5 + i)
+
+    state = workdir / "aggregator"
+    first = start_aggregator(base, workdir, task_id, stall="proving")  # fetched and planned, then stalls
+    try:
+        wait_for(lambda: (state / "stalled-proving").exists() or first.poll() is not None, 90, "the stall")
+        assert first.poll() is None, first.stdout.read() if first.stdout else ""
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    assert marketplace.get_task(task_id).current_round == 1  # nothing was posted
+
+    second = start_aggregator(base, workdir, task_id)
+    assert second.wait(timeout=90) == 0, second.stdout.read() if second.stdout else ""
+    finalized = marketplace.events("RoundFinalized", taskId=task_id)
+    assert [e.round for e in finalized] == [1]  # type: ignore[attr-defined]
+    assert marketplace.get_task(task_id).status is TaskStatus.FINISHED
+    progress = json.loads((state / f"task-{task_id}.json").read_text())
+    assert progress["restarts"] == 1 and progress["rounds"]["1"]["stage"] in ("posted", "settled")
+    log = [json.loads(line) for line in (state / "rounds.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log].count("aggregating") == 2
+    assert [e["round"] for e in log if e["event"] == "finalized"] == [1]
+    assert cli(base, "audit", str(task_id))["passed"] is True
+
+
+def test_audit_command_fails_on_a_tampered_model_a_wrong_weight_and_a_forged_proof(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, anvil: LocalAnvil,  # type: ignore[no-untyped-def]
+    ipfs_node: LocalIpfsNode, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A Groth16 task (small model: the proof takes seconds). The contract refuses wrong weights and forged
+    proofs, so they are put into the evidence the command audits, as a hostile source of public data would."""
+    files = TaskFiles(ipfs)
+    market = build_market(marketplace, session_for, files, proof="groth16", rounds=1)
+    market.submit_all(1)
+    market.aggregator.aggregate_round(market.task_id, 1)
+    base = base_args(anvil, ipfs_node, marketplace)
+    honest = cli(base, "audit", str(market.task_id))
+    assert honest["passed"] is True and "rules proof (Groth16)" in {c["name"] for c in honest["checks"]}
+
+    gather = client.audit.gather
+
+    def audit_with(tamper: Callable[[RoundEvidence], RoundEvidence]) -> set[str]:
+        monkeypatch.setattr(client.audit, "gather", lambda *a: [tamper(ev) for ev in gather(*a)])
+        report = cli(base, "audit", str(market.task_id), code=1)
+        monkeypatch.setattr(client.audit, "gather", gather)
+        return {c["name"] for c in report["checks"] if not c["passed"]}
+
+    def model_file(ev: RoundEvidence) -> RoundEvidence:
+        model = {k: v.copy() for k, v in (ev.model or {}).items()}
+        model[next(iter(model))].flat[0] += np.float32(0.5)
+        return dataclasses.replace(ev, model=model)
+
+    def wrong_weight(ev: RoundEvidence) -> RoundEvidence:
+        weights = list(ev.event.weights)
+        weights[0] += 1
+        record = dataclasses.replace(ev.record, weights=weights)  # type: ignore[type-var]
+        return dataclasses.replace(ev, event=dataclasses.replace(ev.event, weights=tuple(weights)), record=record)
+
+    def forged_proof(ev: RoundEvidence) -> RoundEvidence:
+        proof = bytearray(ev.proof)
+        proof[200] ^= 1
+        return dataclasses.replace(ev, proof=bytes(proof))
+
+    assert "model file" in audit_with(model_file)
+    assert {"aggregation", "rules", "rules proof (Groth16)"} <= audit_with(wrong_weight)
+    assert "rules proof (Groth16)" in audit_with(forged_proof)

@@ -1,0 +1,79 @@
+"""The auditor passes an honest task and catches a tampered model, a wrong weight and a forged proof.
+
+The contract itself refuses the last two (its verifier checks Σ W_i C_i and the Groth16 proof), so a hostile
+aggregator could only get them on chain for an `unverified` task; here they are built by tampering with the
+public evidence of an honest round before it reaches `audit_round`, which is exactly what the auditor sees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from protocol_support.market import build_market
+
+from client.audit import audit_round, audit_task, gather
+from marketplace.chain.marketplace_contract import MarketplaceContract
+from marketplace.ipfs import IpfsClient
+from marketplace.task_files import TaskFiles
+
+pytestmark = pytest.mark.integration
+
+
+def _failed(checks) -> set[str]:  # type: ignore[no-untyped-def]
+    return {c.name for c in checks if not c.passed}
+
+
+def test_auditor_passes_honest_task_and_catches_tampering(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient  # type: ignore[no-untyped-def]
+) -> None:
+    files = TaskFiles(ipfs)
+    market = build_market(marketplace, session_for, files, proof="groth16")
+    for round_ in (1, 2, 3):
+        market.submit_all(round_)
+        market.aggregator.aggregate_round(market.task_id, round_)
+
+    report = audit_task(marketplace, files, market.task_id, market.validation)
+    assert report.passed, report.failures()
+    assert [r.round for r in report.rounds] == [1, 2, 3]
+    names = {c.name for c in report.rounds[0].checks}
+    assert {"aggregation", "model opening", "model file", "rules", "rules proof (Groth16)", "contributions",
+            "payouts"} <= names  # fmt: skip
+
+    info = marketplace.get_task(market.task_id)
+    spec = files.spec(info.spec_cid)
+    vk = json.loads(files.get(spec.rules.verifying_key_cid, 1 << 20))  # type: ignore[union-attr]
+    honest = gather(marketplace, files, market.task_id, spec)[0]
+
+    def audit(ev):  # type: ignore[no-untyped-def]
+        return audit_round(ev, spec, info.terms, verifying_key=vk, validation=market.validation)
+
+    assert not _failed(audit(honest))
+
+    # a model file that is not the committed aggregate (what a CID swap on an unverified task would publish)
+    first = next(iter(honest.model))  # type: ignore[arg-type]
+    model = {k: v.copy() for k, v in honest.model.items()}  # type: ignore[union-attr]
+    model[first].flat[0] += np.float32(0.5)
+    assert "model file" in _failed(audit(dataclasses.replace(honest, model=model)))
+
+    # a published aggregate that does not open the on-chain model commitment
+    record = dataclasses.replace(honest.record, weighted_sum=[*honest.record.weighted_sum[:-1],  # type: ignore[union-attr]
+                                                              honest.record.weighted_sum[-1] + 1])  # type: ignore[union-attr]
+    assert "model opening" in _failed(audit(dataclasses.replace(honest, record=record)))
+
+    # a wrong weight on chain: the homomorphic check, the rules and the proof all refuse it
+    weights = list(honest.event.weights)
+    weights[0] += 1
+    event = dataclasses.replace(honest.event, weights=tuple(weights))
+    record = dataclasses.replace(honest.record, weights=weights)  # type: ignore[type-var]
+    failed = _failed(audit(dataclasses.replace(honest, event=event, record=record)))
+    assert {"aggregation", "rules", "rules proof (Groth16)"} <= failed
+
+    # a forged proof: one bit of C flipped, or a digest for another statement
+    forged = bytearray(honest.proof)
+    forged[200] ^= 1
+    assert "rules proof (Groth16)" in _failed(audit(dataclasses.replace(honest, proof=bytes(forged))))
+    digest = honest.proof[:-1] + bytes([honest.proof[-1] ^ 1])
+    assert {"rules proof (Groth16)", "rules"} <= _failed(audit(dataclasses.replace(honest, proof=digest)))

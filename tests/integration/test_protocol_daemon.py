@@ -1,0 +1,85 @@
+"""The aggregator daemon as a separate process, SIGKILLed mid-round and restarted: each round posts once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from protocol_support.market import AGGREGATOR, build_market
+
+from marketplace.chain.events import RoundFinalized, RoundSettled
+from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStatus
+from marketplace.ipfs import IpfsClient
+from marketplace.task_files import TaskFiles
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait(condition, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_daemon_killed_mid_round_resumes_and_posts_once(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, anvil, ipfs_node, accounts, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="groth16", dispute_window=2)
+    task_id = market.task_id
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FEDMARKET_RPC_URL": anvil.rpc_url,
+        "FEDMARKET_IPFS_API": ipfs_node.api_url,
+        "FEDMARKET_MARKETPLACE": marketplace.address,
+        "FEDMARKET_AGGREGATOR_KEY": accounts[AGGREGATOR].key.hex(),
+        "FEDMARKET_X25519_KEY": market.aggregator_private.hex(),
+    }
+    command = [sys.executable, "-m", "aggregator.daemon", "--state-dir", str(tmp_path), "--task", str(task_id),
+               "--poll", "0.3", "--until-done"]  # fmt: skip
+
+    market.submit_all(1)
+    for stage in ("fetched", "proving"):  # die after fetching, then again while the proof is being built
+        stalled = subprocess.Popen(command, env={**env, "FEDMARKET_DAEMON_STALL": stage}, cwd=ROOT)
+        try:
+            _wait(lambda s=stage, p=stalled: (tmp_path / f"stalled-{s}").exists() or p.poll() is not None, 240, stage)
+            assert stalled.poll() is None, "the daemon exited instead of stalling"
+        finally:
+            stalled.send_signal(signal.SIGKILL)
+            stalled.wait()
+        (tmp_path / f"stalled-{stage}").unlink()
+        assert marketplace.get_task(task_id).current_round == 1  # nothing was posted
+
+    daemon = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        for round_ in (2, 3):
+            _wait(lambda r=round_: marketplace.get_task(task_id).current_round == r, 240, f"round {round_ - 1}")
+            market.submit_all(round_)
+        # a local chain mines only on transactions: keep its clock moving so the dispute windows can close
+        deadline = time.monotonic() + 300
+        while daemon.poll() is None and time.monotonic() < deadline:
+            marketplace.session.w3.provider.make_request("evm_increaseTime", [1])  # type: ignore[arg-type]
+            marketplace.session.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            time.sleep(0.5)
+    finally:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait()
+    assert daemon.returncode == 0
+
+    info = marketplace.get_task(task_id)
+    assert info.status is TaskStatus.FINISHED and info.unsettled_rounds == 0
+    finalized = [e.round for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
+    settled = [e.round for e in marketplace.events("RoundSettled", taskId=task_id) if isinstance(e, RoundSettled)]
+    assert finalized == [1, 2, 3] and settled == [1, 2, 3]
+    progress = (tmp_path / f"task-{task_id}.json").read_text()
+    assert '"restarts": 2' in progress

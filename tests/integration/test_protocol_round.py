@@ -1,0 +1,62 @@
+"""Protocol rounds on real Anvil + IPFS: commitments checked, fixed-point RFFL, Shapley pay, both proof layers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from protocol_support.market import build_market
+
+from client.audit import audit_task
+from marketplace.chain.events import RewardCredited, RoundFinalized, Slashed, Withdrawn
+from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStatus
+from marketplace.ipfs import IpfsClient
+from marketplace.task_files import TaskFiles
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("proof", ["pedersen", "groth16"])
+def test_attacker_removed_slashed_honest_paid_by_shapley(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, proof: str  # type: ignore[no-untyped-def]
+) -> None:
+    files = TaskFiles(ipfs)
+    market = build_market(marketplace, session_for, files, proof=proof)
+    task_id = market.task_id
+    timings = []
+    for round_ in (1, 2, 3):
+        market.submit_all(round_)
+        started = time.perf_counter()
+        result = market.aggregator.aggregate_round(task_id, round_)
+        timings.append(time.perf_counter() - started)
+        assert result.record is not None and not result.rejected
+        print(f"round {round_} ({proof}): {timings[-1]:.2f} s, finalize gas {result.finalize.gas_used:,}, "
+              f"timings {result.timings} phis {result.record.phis} reps {result.record.reputations_after} "
+              f"flags {result.record.flags} removals {result.record.removals} "
+              f"contrib {result.contributions}")  # fmt: skip
+
+    info = marketplace.get_task(task_id)
+    assert info.status is TaskStatus.FINISHED and info.unsettled_rounds == 0
+    attacker_index = marketplace.get_participant(task_id, market.attacker.address).index
+    assert info.removed_mask == 1 << attacker_index and info.slashed_mask == 1 << attacker_index
+    slashed = marketplace.events("Slashed", taskId=task_id)
+    assert [e.data_owner for e in slashed if isinstance(e, Slashed)] == [market.attacker.address]
+    finalized = [e for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
+    assert [e.round for e in finalized] == [1, 2, 3]
+    assert all(e.contributions[attacker_index] == 0 for e in finalized)
+    credits = [e for e in marketplace.events("RewardCredited", taskId=task_id) if isinstance(e, RewardCredited)]
+    assert credits and all(e.data_owner != market.attacker.address for e in credits)
+    for event in finalized:  # the honest are paid in proportion to their posted Shapley contributions
+        paid = {c.data_owner: c for c in credits if c.round == event.round}
+        for c in paid.values():
+            assert c.contribution > 0
+
+    report = audit_task(marketplace, files, task_id, market.validation)
+    assert report.passed, report.failures()
+
+    withdrawn = 0
+    for member in market.data_owners:
+        withdrawn += sum(e.amount for e in member.withdraw(task_id).all(Withdrawn))
+    withdrawn += market.owner.withdraw(task_id).first(Withdrawn).amount
+    assert withdrawn == market.terms.reward + market.stakes
+    assert marketplace.held() == 0

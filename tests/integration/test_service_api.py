@@ -1,0 +1,174 @@
+"""The service's REST API over an index of a real task run on Anvil and IPFS (see tests/browser/world.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from browser.world import (
+    A_OWNERS,
+    A_ROUNDS,
+    B_OWNERS,
+    B_REMOVED_INDEX,
+    B_REMOVED_ROUND,
+    B_ROUNDS,
+    World,
+    build_world,
+    wait_indexed,
+)
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+from web3 import Web3
+
+from marketplace.ipfs import LocalIpfsNode
+from marketplace.service.server import running_service
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def world(w3: Web3, accounts: list[LocalAccount], ipfs_node: LocalIpfsNode) -> World:
+    return build_world(w3, accounts, ipfs_node.api_url)
+
+
+@pytest.fixture(scope="module")
+def api(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    db = tmp_path_factory.mktemp("service") / "index.db"
+    with running_service(world.settings(f"sqlite:///{db}", cors_origins=("http://localhost:3000",))) as running:
+        wait_indexed(running.url, world.last_block)
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            yield client
+
+
+def test_health_and_openapi(api: httpx.Client, world: World) -> None:
+    health = api.get("/health").json()
+    assert health["status"] == "ok" and health["indexed_block"] >= world.last_block
+    assert health["contract"].lower() == world.marketplace.lower() and health["ipfs"] is True
+    spec = api.get("/openapi.json").json()
+    assert {"/api/tasks", "/api/tasks/{task_id}/rounds", "/api/accounts/{address}"} <= set(spec["paths"])
+    assert api.get("/docs").status_code == 200
+
+
+def test_task_list_filters_and_pagination(api: httpx.Client, world: World) -> None:
+    page = api.get("/api/tasks").json()
+    assert [t["task_id"] for t in page["items"]] == [world.task_b, world.task_a] and page["total"] == 2
+    assert api.get("/api/tasks", params={"status": "closed"}).json()["total"] == 2
+    assert api.get("/api/tasks", params={"status": "active"}).json()["total"] == 0
+    assert api.get("/api/tasks", params={"token": "eth"}).json()["total"] == 2
+    assert api.get("/api/tasks", params={"token": "0x" + "11" * 20}).json()["total"] == 0
+    rich = api.get("/api/tasks", params={"min_reward": str(10**18)}).json()
+    assert [t["task_id"] for t in rich["items"]] == [world.task_a]  # 1 ETH vs 0.9 ETH: a numeric comparison
+    second = api.get("/api/tasks", params={"limit": 1, "offset": 1}).json()
+    assert [t["task_id"] for t in second["items"]] == [world.task_a] and second["limit"] == 1
+
+
+def test_task_detail_has_terms_spec_and_members(api: httpx.Client, world: World) -> None:
+    task = api.get(f"/api/tasks/{world.task_a}").json()
+    assert task["status"] == "finished" and task["rounds"] == A_ROUNDS and task["reward"] == str(10**18)
+    assert task["spec"]["name"] == "digits-service-test" and task["spec_error"] is None
+    assert task["periods"]["submission"] == 3600 and task["rules"]["payout_policy"] == "proportional"
+    assert len(task["members"]) == len(A_OWNERS)
+    assert all(int(m["earned"]) > 0 and m["withdrawn"] == str(int(m["earned"]) + int(m["stake"]))
+               for m in task["members"])  # fmt: skip
+
+
+def test_rounds_report_accuracy_gas_and_payouts(api: httpx.Client, world: World) -> None:
+    rounds = api.get(f"/api/tasks/{world.task_a}/rounds").json()
+    assert [r["round"] for r in rounds] == list(range(1, A_ROUNDS + 1))
+    for r in rounds:
+        assert r["status"] == "settled" and r["submissions"] == len(A_OWNERS)
+        assert 0.3 < r["accuracy"] <= 1.0, r["accuracy_error"]
+        assert r["gas"]["finalize"] > 50_000 and r["gas"]["settle"] > 50_000
+        assert r["proof"] == {"mode": "unverified", "verifier": "0x" + "00" * 20, "proof_bytes": 0,
+                              "status": "not-required"}  # fmt: skip
+        assert len(r["weights"]) == len(r["reputations"]) == len(r["contributions"]) == len(A_OWNERS)
+    assert rounds[-1]["accuracy"] >= rounds[0]["accuracy"] - 0.05
+    detail = api.get(f"/api/tasks/{world.task_a}/rounds/1").json()
+    assert len(detail["submissions_list"]) == len(A_OWNERS)
+    credited = sum(int(p["amount"]) for p in detail["payouts"] if p["kind"] == "reward")
+    assert credited == int(detail["credited"]) and credited + int(detail["to_owner"]) == int(detail["pool"])
+
+
+def test_removal_slash_and_series(api: httpx.Client, world: World) -> None:
+    rounds = api.get(f"/api/tasks/{world.task_b}/rounds").json()
+    assert [r["removed"] for r in rounds] == [[], [B_REMOVED_INDEX], []]
+    assert [r["submissions"] for r in rounds] == [4, 4, 3]
+    members = api.get(f"/api/tasks/{world.task_b}/members").json()
+    removed = members[B_REMOVED_INDEX]
+    assert removed["address"] == world.removed_address and removed["removed_round"] == B_REMOVED_ROUND
+    assert int(removed["slashed"]) == int(removed["stake"]) // 2
+    slashes = [p for p in api.get(f"/api/tasks/{world.task_b}/rounds/2").json()["payouts"] if p["kind"] == "slash"]
+    expected = [(world.removed_address, int(removed["stake"]) // 2)]
+    assert [(p["data_owner"], int(p["amount"])) for p in slashes] == expected
+    series = api.get(f"/api/tasks/{world.task_b}/series").json()
+    assert series["rounds"] == list(range(1, B_ROUNDS + 1)) and len(series["owners"]) == len(B_OWNERS)
+    assert series["removals"] == [{"round": B_REMOVED_ROUND, "index": B_REMOVED_INDEX,
+                                   "address": world.removed_address}]  # fmt: skip
+    assert series["owners"][0]["reputation"] == [0.4, 0.4, 0.4]
+    assert series["owners"][1]["reputation"] == [0.35, 0.4, 0.45]
+    assert all(a is not None for a in series["accuracy"])  # B reuses A's real models: accuracy is computed
+    payouts = [int(o["payout"][-1]) for o in series["owners"]]
+    assert payouts[B_REMOVED_INDEX] < min(p for i, p in enumerate(payouts) if i != B_REMOVED_INDEX)
+
+
+def test_account_view_sums_earnings_and_history(api: httpx.Client, world: World) -> None:
+    account = api.get(f"/api/accounts/{world.removed_address}").json()
+    eth = "0x" + "00" * 20
+    assert [m["task_id"] for m in account["memberships"]] == [world.task_b]
+    assert int(account["slashed"][eth]) > 0
+    assert int(account["withdrawn"][eth]) == int(account["earned"][eth]) + int(account["staked"][eth]) - int(
+        account["slashed"][eth]
+    )
+    names = {e["name"] for e in account["history"]}
+    assert {"Joined", "UpdateSubmitted", "Slashed", "Withdrawn"} <= names
+    owner = api.get(f"/api/tasks/{world.task_a}").json()["owner"]
+    assert api.get(f"/api/accounts/{owner}").json()["owned_tasks"] == [world.task_a, world.task_b]
+    withdrawals = api.get("/api/withdrawals", params={"task_id": world.task_b}).json()
+    assert len(withdrawals) >= len(B_OWNERS)
+    events = api.get("/api/events", params={"task_id": world.task_b, "name": "RoundFinalized"}).json()
+    assert events["total"] == B_ROUNDS
+
+
+def test_bad_input_gets_clear_4xx(api: httpx.Client, world: World) -> None:
+    missing = api.get("/api/tasks/999999")
+    assert missing.status_code == 404 and "task 999999 not found" in missing.json()["detail"]
+    assert api.get(f"/api/tasks/{world.task_a}/rounds/99").status_code == 404
+    for path, params in [
+        ("/api/tasks/-1", {}), ("/api/tasks/abc", {}), ("/api/tasks", {"status": "sleeping"}),
+        ("/api/tasks", {"limit": 0}), ("/api/tasks", {"min_reward": -5}), ("/api/tasks", {"token": "0x12"}),
+        ("/api/accounts/0xnothex", {}), (f"/api/tasks/{world.task_a}/rounds/0", {}),
+    ]:  # fmt: skip
+        response = api.get(path, params=params)
+        assert response.status_code == 422, (path, params, response.text)
+        assert response.json()["detail"][0]["msg"]
+    unknown = api.get("/api/events", params={"name": "Nope"})
+    assert unknown.status_code == 400 and "unknown event" in unknown.json()["detail"]
+
+
+def test_cors_and_pages(api: httpx.Client, world: World) -> None:
+    preflight = api.options("/api/tasks", headers={"Origin": "http://localhost:3000",
+                                                   "Access-Control-Request-Method": "GET"})  # fmt: skip
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "access-control-allow-origin" not in api.get("/api/tasks", headers={"Origin": "http://evil.test"}).headers
+    pages = ("/", f"/tasks/{world.task_b}", f"/tasks/{world.task_b}/rounds/2", f"/accounts/{world.removed_address}")
+    for path in pages:
+        page = api.get(path)
+        assert page.status_code == 200 and "<html" in page.text, path
+    spec = api.get(f"/ipfs/{world.spec_cid}")
+    assert spec.status_code == 200 and b"digits-service-test" in spec.content
+    assert api.get("/ipfs/not-a-cid").status_code == 400
+
+
+def test_app_without_ipfs_still_answers(world: World, tmp_path: Path) -> None:
+    from marketplace.service.app import Service
+
+    service = Service.build(world.settings(f"sqlite:///{tmp_path / 'i.db'}", ipfs_api=None))
+    service.indexer.sync()
+    with TestClient(service.app) as client:
+        task = client.get(f"/api/tasks/{world.task_a}").json()
+        assert task["spec"] is None and "no IPFS node" in task["spec_error"]
+        assert all(r["accuracy"] is None for r in client.get(f"/api/tasks/{world.task_a}/rounds").json())
+        assert client.get(f"/ipfs/{world.spec_cid}").status_code == 503
+    service.stop()

@@ -1,0 +1,87 @@
+"""Near-duplicate (FoolsGold-style) filter, median-referenced cosine filter, downdates, splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aggregator.attacks import sybil_group
+from aggregator.pipeline import RoundAggregator, build_pipeline
+from aggregator.rules import CosineFilter, NearDuplicateFilter, RoundContext, UpdateBatch
+from aggregator.rules.base import combine_and_dots
+from aggregator.simulation import powerlaw_split
+
+
+def _honest(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    direction = rng.normal(size=d)
+    return (direction + 1.0 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_near_duplicate_drops_a_sybil_group_and_keeps_independent_owners() -> None:
+    rng = np.random.default_rng(0)
+    honest = _honest(rng, 7, 200)
+    sybils = sybil_group(-honest[0], 3, rng)
+    batch = UpdateBatch.from_updates(np.vstack([honest, sybils]))
+    result = NearDuplicateFilter().apply(batch, RoundContext(tuple(f"s{i}" for i in range(10))))
+    assert result.kept_mask.tolist() == [True] * 7 + [False] * 3
+
+
+def test_median_reference_resists_a_heavy_minority_the_weighted_mean_does_not() -> None:
+    rng = np.random.default_rng(1)
+    honest = _honest(rng, 6, 300)
+    flipped = -honest[:4] * 1.0
+    updates = np.vstack([honest, flipped])
+    sizes = np.array([10.0] * 6 + [60.0] * 4)  # the attackers claim most of the data
+    ctx = RoundContext(tuple(f"s{i}" for i in range(10)), data_sizes=sizes)
+    batch = UpdateBatch.from_updates(updates)
+    robust = CosineFilter(reference="median").apply(batch, ctx).kept_mask
+    weighted = CosineFilter().apply(batch, ctx).kept_mask
+    assert robust.tolist() == [True] * 6 + [False] * 4
+    assert not np.all(weighted[:6])  # the data-size-weighted mean was dragged towards the attackers
+
+
+def test_sybil_group_has_zero_weight_every_round_and_leaves_within_k_rounds() -> None:
+    rng = np.random.default_rng(2)
+    spec = {
+        "rules": [
+            {"name": "near_duplicate"},
+            {"name": "clip", "gamma": 1.0},
+            {"name": "cosine", "reference": "median"},
+        ],
+        "reputation": "rffl",
+    }
+    server = RoundAggregator(build_pipeline(spec))
+    senders = [f"s{i}" for i in range(10)]
+    direction = rng.normal(size=100)
+    removed_at = None
+    for round_index in range(40):
+        honest = (direction + rng.normal(size=(7, 100))).astype(np.float32)
+        sybils = sybil_group(-direction, 3, rng)  # a colluding group pushing against the task
+        outcome = server.run(np.vstack([honest, sybils]), senders, [100] * 10, seed=round_index)
+        assert np.all(outcome.coefficients[7:] == 0.0)
+        if removed_at is None and all(not server.is_active(s) for s in senders[7:]):
+            removed_at = round_index
+            break
+    assert removed_at is not None and removed_at <= 25
+    assert all(server.is_active(s) for s in senders[:7])
+
+
+def test_downdate_after_dropping_many_rows_equals_a_fresh_pass() -> None:
+    rng = np.random.default_rng(3)
+    updates = rng.normal(size=(12, 5000)).astype(np.float32)
+    batch = UpdateBatch.from_updates(updates)
+    weights = np.full(12, 1 / 12)
+    batch.combine_and_dots(weights)
+    kept = np.ones(12, dtype=bool)
+    kept[[0, 3, 4, 7, 9]] = False
+    aggregate, dots = batch.derive(kept=kept).combine_and_dots(weights)
+    fresh_aggregate, fresh_dots = combine_and_dots(updates, np.where(kept, weights, 0.0))
+    np.testing.assert_allclose(aggregate, fresh_aggregate, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dots, fresh_dots, rtol=1e-4, atol=1e-3)
+
+
+def test_powerlaw_split_is_a_partition_with_decreasing_sizes() -> None:
+    labels = np.arange(1000) % 10
+    parts = powerlaw_split(labels, 10, 1.0, seed=0)
+    sizes = [len(p) for p in parts]
+    assert sum(sizes) == 1000 and len(np.unique(np.concatenate(parts))) == 1000
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > 5 * sizes[-1]

@@ -1,0 +1,102 @@
+"""The task spec file: amounts, durations and every refusal happen before anything is spent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from client.commands.hints import explain
+from client.spec_file import SpecFileError, load_spec_file, parse_amount, parse_duration
+from marketplace.errors import ContractRevert, DataSchemaError
+
+KEY = "0x" + "11" * 32
+SPEC = """
+[task]
+name = "t"
+reward = "1.5 ether"
+stake = "20 gwei"
+rounds = 3
+max_data_owners = 4
+round_duration = "30m"
+[model]
+hidden = [8]
+[data]
+num_features = 3
+num_classes = 2
+validation = "val.npz"
+[aggregator]
+address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+public_key = "KEY"
+"""
+
+
+def write(tmp_path: Path, text: str = SPEC, features: int = 3) -> Path:
+    np.savez(tmp_path / "val.npz", X=np.zeros((5, features), np.float32), y=np.array([0, 1, 0, 1, 1]))
+    path = tmp_path / "task.toml"
+    path.write_text(text.replace("KEY", KEY))
+    return path
+
+
+def test_amounts_and_durations() -> None:
+    assert parse_amount("1.5 ether", "x") == 15 * 10**17
+    assert parse_amount(7, "x") == 7 and parse_amount("20 gwei", "x") == 20 * 10**9
+    assert parse_duration("30m", "x") == 1800 and parse_duration("7d", "x") == 7 * 86400
+    with pytest.raises(SpecFileError, match="unit"):
+        parse_amount("1 bitcoin", "x")
+    with pytest.raises(SpecFileError, match="duration"):
+        parse_duration("soon", "x")
+
+
+def test_a_good_spec_loads(tmp_path: Path) -> None:
+    spec = load_spec_file(write(tmp_path))
+    assert spec.terms.reward == 15 * 10**17 and spec.terms.round_duration == 1800
+    assert spec.model.hidden == (8,) and len(spec.validation) == 5
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.replace('"1.5 ether"', '"1.5 bananas"'), "unit"),
+        (lambda s: s.replace("KEY", "0x1234"), "X25519"),
+        (lambda s: s.replace("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "nobody"), "Ethereum address"),
+        (lambda s: s.replace("rounds = 3", "rounds = 0"), "rounds"),
+        (lambda s: s + "[surprise]\n", "unknown"),
+        (lambda s: s.replace('"val.npz"', '"missing.csv"'), "cannot read"),
+    ],
+)
+def test_bad_specs_are_refused(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises((SpecFileError, DataSchemaError), match=message):
+        load_spec_file(write(tmp_path, edit(SPEC)))
+
+
+def test_validation_data_must_match_the_schema(tmp_path: Path) -> None:
+    with pytest.raises(DataSchemaError, match="expected"):
+        load_spec_file(write(tmp_path, features=4))
+
+
+def test_reverts_come_with_a_next_step() -> None:
+    text = explain(ContractRevert("JoinClosed", {"deadline": 1, "timestamp": 2}))
+    assert "JoinClosed" in text and "fedmarket task list" in text
+
+
+def test_a_protocol_section_becomes_the_task_spec_rules(tmp_path: Path) -> None:
+    text = SPEC + '[protocol]\nproof = "pedersen"\ngamma = 8.0\nbeta = "1/3"\n'
+    text += 'filters = [{ name = "norm_outlier", k = 4.0 }]\n'
+    spec = load_spec_file(write(tmp_path, text))
+    assert spec.protocol is not None and spec.protocol.proof == "pedersen" and spec.protocol.beta == "1/3"
+    cid = "bafkreicy2tje3kefe3zlcgirtdtdwcfmkxaot2do4nbj5yytem6rvldil4"
+    task = spec.task_spec(cid)
+    assert task.rules == spec.protocol and task.bound == spec.protocol.bound
+    assert load_spec_file(write(tmp_path)).task_spec(cid).rules is None
+
+
+@pytest.mark.parametrize(
+    ("protocol", "message"),
+    [('proof = "stark"', "proof must be one of"), ("colour = 1", "unknown key"), ("gamma = -1.0", "gamma"),
+     ('proof = "groth16"', "min_data_owners == max_data_owners"), ('filters = ["clip"]', "filters")],
+)  # fmt: skip
+def test_a_bad_protocol_section_is_refused(tmp_path: Path, protocol: str, message: str) -> None:
+    with pytest.raises(SpecFileError, match=message):
+        load_spec_file(write(tmp_path, SPEC + f"[protocol]\n{protocol}\n"))
