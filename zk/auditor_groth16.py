@@ -109,16 +109,10 @@ def check_rules_proof(
     digest = int.from_bytes(proof_bytes[256:], "big")
     if digest >= CURVE_ORDER:
         return Check(name, False, "digest is not a field element", time.perf_counter() - start, PY_ECC)
-    try:
-        ok = pairing_check(key, proof_bytes[:256], [public_hash(weights, digest)])
-    except MalformedProof as exc:
-        return Check(name, False, f"malformed proof: {exc}{suffix}", time.perf_counter() - start, PY_ECC)
-    detail = (
-        "pairing equation holds for the posted weights and digest"
-        if ok
-        else "pairing equation FAILS: the proof does not match these weights, this digest or this key"
-    )
-    return Check(name, ok, detail + suffix, time.perf_counter() - start, PY_ECC)
+    return _pairing_verdict(
+        name, key, proof_bytes, public_hash(weights, digest), "the posted weights and digest",
+        "these weights, this digest or this key", suffix, start,
+    )  # fmt: skip
 
 
 def check_linked_rules_proof(
@@ -145,13 +139,22 @@ def check_linked_rules_proof(
     if digest >= CURVE_ORDER or t >= CURVE_ORDER:
         return Check(name, False, "digest or t is not a field element", time.perf_counter() - start, PY_ECC)
     seed = link_seed(commitments, model_commitment, digest)
+    return _pairing_verdict(
+        name, key, proof_bytes, public_hash_v2(weights, digest, seed, t),
+        "the posted weights, digest, commitments and t", "these weights, commitments, digest, t or key",
+        suffix, start,
+    )  # fmt: skip
+
+
+def _pairing_verdict(
+    name: str, key: dict[str, Any], proof_bytes: bytes, public_input: int, holds_for: str, mismatch: str,
+    suffix: str, start: float,
+) -> Check:
+    """The pairing check on the first 256 bytes of `proof_bytes` for one public input, as an audit line."""
     try:
-        ok = pairing_check(key, proof_bytes[:256], [public_hash_v2(weights, digest, seed, t)])
+        ok = pairing_check(key, proof_bytes[:256], [public_input])
     except MalformedProof as exc:
         return Check(name, False, f"malformed proof: {exc}{suffix}", time.perf_counter() - start, PY_ECC)
-    detail = (
-        "pairing equation holds for the posted weights, digest, commitments and t"
-        if ok
-        else "pairing equation FAILS: the proof does not match these weights, commitments, digest, t or key"
-    )
+    verdict = f"holds for {holds_for}" if ok else f"FAILS: the proof does not match {mismatch}"
+    detail = f"pairing equation {verdict}"
     return Check(name, ok, detail + suffix, time.perf_counter() - start, PY_ECC)
