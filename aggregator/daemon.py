@@ -122,7 +122,9 @@ class AggregatorDaemon:
             self.log.skipped.append((task_id, round_))
             progress.mark(round_, "posted")
             return
-        progress.mark(round_, "posted", finalize_tx=result.finalize.tx.tx_hash, gas=result.finalize.gas_used)
+        timings = {k: round(v, 3) for k, v in result.timings.items()}
+        progress.mark(round_, "posted", finalize_tx=result.finalize.tx.tx_hash, gas=result.finalize.gas_used,
+                      timings=timings)  # fmt: skip
         self.log.finalized.append((task_id, round_))
         if result.settle is not None:
             progress.mark(round_, "settled")

@@ -13,12 +13,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from aggregator import fixedpoint
 from aggregator.pipeline import build_pipeline
-from aggregator.proving import circuit_shape, pedersen_commitment, poseidon_commitment, prove_rules
+from aggregator.proving import (
+    LinkedRound,
+    circuit_shape,
+    link_round,
+    pedersen_commitment,
+    poseidon_commitment,
+    prove_linked_rules,
+    prove_rules,
+)
 from aggregator.record import (
     RECORD_KEY,
     RoundRecord,
@@ -35,7 +44,8 @@ from marketplace.chain.marketplace_contract import ZERO_POINT, MarketplaceContra
 from marketplace.errors import FedmarketError
 from marketplace.models import flatten, unflatten
 from marketplace.task_spec import ProtocolSpec, TaskSpec
-from zk.groth16.rules import RoundInputs
+from zk.groth16.linked import filter_decision, statement_digest
+from zk.groth16.rules import RoundInputs, RoundStatement
 from zk.pedersen import aggregate_blinding, aggregate_commitment, commit
 
 
@@ -131,6 +141,15 @@ def _kept(
     return {r for r, ok in zip(rows, mask, strict=True) if ok}
 
 
+def _linked_kept(
+    q: np.ndarray, submitted: list[bool], active: list[bool], base: list[int], rules: ProtocolSpec
+) -> list[bool]:
+    """rffl-v2's kept flags: live rows that fixedpoint.cosine_filter keeps at the task's τ (what the circuit proves)."""
+    probe = RoundInputs(q=q, submitted=submitted, kept=[False] * len(submitted), active=active, base_weights=base,
+                        reputations=[0] * len(submitted), gamma_q=1, alpha_fp=0)  # fmt: skip
+    return filter_decision(probe, rules.filter_threshold_fp)
+
+
 def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) -> Planned:
     """Everything the round posts, computed and self-checked; no proof and no transaction yet."""
     started = time.perf_counter()
@@ -154,8 +173,11 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     else:
         base = list(before)
     live = [i for i in range(n) if submitted[i] and active[i]]
-    kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)
-    kept = [i in kept_rows for i in range(n)]
+    if rules.linked:  # rffl-v2: the kept flags are the proven cosine filter's, nothing else
+        kept = _linked_kept(q, submitted, active, base, rules)
+    else:
+        kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)
+        kept = [i in kept_rows for i in range(n)]
     gamma_q = round(rules.gamma * (1 << spec.scale_bits))
     alpha_fp = fixedpoint.to_fixed(Fraction(rules.alpha))
     beta = Fraction(rules.beta)
@@ -192,20 +214,31 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     utilities, values, method = _shapley(agg, spec, rules, theta, q, players, seed)
     contributions = contributions_from_shapley(n, players, values, outcome.reputations)
     flags = [int(submitted[i]) + 2 * int(kept[i]) + 4 * int(active[i]) + 8 * int(outcome.removed[i]) for i in range(n)]
+    poseidons = [poseidon_commitment(q[i], salts[i], rules) for i in range(n)]
+    model_poseidon = poseidon_commitment(aggregate, salt, rules)
+    linked: dict[str, Any] = {}
+    if rules.linked:  # the link is fixed by the commitments and the statement: publish it with the record
+        statement = RoundStatement(
+            weights, poseidons, model_poseidon, gamma_q, alpha_fp, beta, [int(b) for b in base],
+            [int(r) for r in before], [int(r) for r in outcome.reputations], flags,
+        )  # fmt: skip
+        digest = statement_digest(statement, rules.filter_threshold_fp)
+        link = link_round(q, blindings, on_chain, model_commitment, digest, submitted, rules)  # type: ignore[arg-type]
+        linked = {"digest": str(link.digest), "seed": str(link.seed), "t": str(link.t), "proof": link.link_proof}
     record = RoundRecord(
         task_id=task_id, round=round_, previous_model_cid=info.model_cid, participants=collected.participants,
         scale_bits=spec.scale_bits, value_bits=rules.value_bits, generator_tag=rules.generator_tag,
         weighted_sum=[int(x) for x in weighted_sum.tolist()], denominator=int(denominator), model_blinding=blinding,
         model_salt=salt, weights=weights,
-        poseidons=[poseidon_commitment(q[i], salts[i], rules) for i in range(n)],
-        model_poseidon=poseidon_commitment(aggregate, salt, rules), gamma_q=gamma_q, alpha_fp=alpha_fp,
+        poseidons=poseidons, model_poseidon=model_poseidon, gamma_q=gamma_q, alpha_fp=alpha_fp,
         beta=str(beta), base_weights=[int(b) for b in base], reputations_before=[int(r) for r in before],
         reputations_after=[int(r) for r in outcome.reputations], flags=flags,
         clip_factors=[int(c) for c in outcome.clip_factors], phis=[int(p) for p in outcome.phis], removals=removals,
         contributions=contributions, shapley_players=players, shapley_seed=seed, shapley_method=method,
         shapley_utilities={str(k): v for k, v in sorted(utilities.items())}, shapley_values=values,
         rejected=[{"data_owner": r.data_owner, "reason": r.reason} for r in collected.rejected],
-        proof_mode=rules.proof,
+        proof_mode=rules.proof, rule_version=rules.rule_version,
+        filter_threshold=rules.filter_threshold_fp if rules.linked else 0, link=linked,
     )  # fmt: skip
     record_cid = agg.files.put(record.to_json())
     model_cid = agg.files.put_model(model, {"task_id": str(task_id), "round": str(round_), RECORD_KEY: record_cid})
@@ -228,7 +261,12 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
 
 
 def _shapley(
-    agg: RoundAggregator, spec: TaskSpec, rules: ProtocolSpec, theta: np.ndarray, q: np.ndarray, players: list[int],
+    agg: RoundAggregator,
+    spec: TaskSpec,
+    rules: ProtocolSpec,
+    theta: np.ndarray,
+    q: np.ndarray,
+    players: list[int],
     seed: int,
 ) -> tuple[dict[int, float], list[float], str]:
     """Shapley values of the players' updates with the coalition utilities behind them (for the record)."""
@@ -255,7 +293,16 @@ def prove(agg: RoundAggregator, task_id: int, planned: Planned) -> Planned:
     if rules.proof != "groth16":
         return planned
     shape = circuit_shape(len(planned.collected.participants), planned.inputs.q.shape[1], rules)
-    proved = prove_rules(shape, planned.inputs, list(planned.report.weights), agg.key_cache)
+    weights = list(planned.report.weights)
+    if rules.linked:  # rffl-v2: the adapter derives the seed from these commitments; the link is in the record
+        link = planned.record.link
+        expected = LinkedRound(int(link["digest"]), int(link["seed"]), int(link["t"]), link["proof"])
+        proved = prove_linked_rules(
+            shape, planned.inputs, weights, list(planned.report.commitments), planned.report.model_commitment,
+            rules.filter_threshold_fp, expected, agg.key_cache,
+        )  # fmt: skip
+    else:
+        proved = prove_rules(shape, planned.inputs, weights, agg.key_cache)
     planned.timings["prove"] = proved.seconds
     return replace(planned, report=replace(planned.report, proof=proved.proof))
 

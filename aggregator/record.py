@@ -3,8 +3,9 @@
 The chain holds commitments, weights, reputations, contributions and removals; this record holds
 everything else an auditor needs to re-check a round without the sealed updates: the weighted sum
 S = Σ W_i q_i and the blinding that open the model's Pedersen commitment, the rule statement the
-Groth16 digest hashes, the clip factors and cosines behind the reputations, and the Shapley
-coalition utilities behind the contributions.
+Groth16 digest hashes, the clip factors and cosines behind the reputations, the Shapley
+coalition utilities behind the contributions, and (rule version rffl-v2) the Σ-proof linking the
+Pedersen-committed updates to the ones the Groth16 proof ran the rules on.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +62,12 @@ class RoundRecord:
     rejected: list[dict[str, str]] = field(default_factory=list)
     proof_mode: str = "pedersen"
     proof_label: str = ""
+    # rule version rffl-v2 (empty for other proofs): the cosine filter's τ (fixed point, in the digest) and the
+    # Poseidon <-> Pedersen link: {"digest", "seed", "t" (decimal strings), "proof": LinkProof.to_json()}. The
+    # auditor re-derives seed and t from the chain (commitments, model commitment, the proof's digest and t).
+    rule_version: str = ""
+    filter_threshold: int = 0
+    link: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION, **asdict(self)}, sort_keys=True).encode()
@@ -93,9 +101,7 @@ def model_salt(task_id: int, round_: int, previous_model_cid: str) -> int:
     return int.from_bytes(digest, "big") % CURVE_ORDER
 
 
-def contributions_from_shapley(
-    n: int, players: list[int], values: list[float], fallback: list[int]
-) -> list[int]:
+def contributions_from_shapley(n: int, players: list[int], values: list[float], fallback: list[int]) -> list[int]:
     """max(φ_i, 0)·CONTRIBUTION_SCALE for players, 0 for everyone else; if no player has a positive value,
     the players' reputations instead (the round's reward then follows RFFL rather than going back unearned)."""
     out = [0] * n

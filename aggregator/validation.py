@@ -144,27 +144,64 @@ class FloatValidation:
     rejections: list[Rejection]
 
 
+# Relative slack on a computed squared norm: float32 partial sums of ≤ 2^18 non-negative terms
+# (NORM_BLOCK_COLUMNS) are off by less than 2^18 · 2^-24 = 2^-6 even if summed one by one, so
+# a row escapes the max-abs scan only when its norm, rounded up generously, is within max_abs.
+_NORM_SLACK = 1.0 + 2.0**-4
+
+
 def validate_float_stack(
-    updates: np.ndarray, senders: Sequence[str], *, dimension: int, max_norm: float
+    updates: np.ndarray,
+    senders: Sequence[str],
+    *,
+    dimension: int,
+    max_norm: float,
+    max_abs: float | None = None,
 ) -> FloatValidation:
-    """Research path: shape/dtype of the matrix, then per row finite and ‖Δ‖ ≤ max_norm, one pass."""
+    """Research path: shape/dtype of the matrix, then per row finite, ‖Δ‖ ≤ max_norm and (if
+    given) every |x| ≤ max_abs, from one row-sequential pass over the data.
+
+    The pass computes only the squared norms: a row is finite iff Σx² is (NaN and ±inf
+    propagate), and max|x| ≤ ‖x‖₂, so the coordinate range is implied for every row whose norm
+    is within `max_abs`; only the rare valid row with a larger norm is scanned for its largest
+    coordinate. A row whose float32 Σx² overflows although every entry is finite is told apart
+    by a scan of that row alone and judged on its float64 norm.
+    """
     if updates.ndim != 2 or updates.shape[1] != dimension:
         raise UpdateFormatError(f"update matrix has shape {updates.shape}; expected (n, {dimension})")
     if updates.dtype not in (np.float32, np.float64):
         raise UpdateFormatError(f"update matrix has dtype {updates.dtype}; expected float32 or float64")
     if len(senders) != updates.shape[0]:
         raise ValueError("one sender per update row is required")
+    if max_abs is not None and not max_abs >= 0:
+        raise ValueError(f"max_abs must be a non-negative number, got {max_abs!r}")
     with np.errstate(over="ignore", invalid="ignore"):
         squared = row_squared_norms(updates)
-    valid = np.isfinite(squared) & (squared <= max_norm * max_norm)
-    rejections = [
-        Rejection(
-            sender,
-            "non-finite values (NaN or inf) in update"
-            if not np.isfinite(sq)
-            else f"update norm {math.sqrt(sq):.6g} exceeds the sanity bound {max_norm:g}",
-        )
-        for sender, sq, ok in zip(senders, squared, valid, strict=True)
-        if not ok
-    ]
+    finite = np.isfinite(squared)
+    valid = finite & (squared <= max_norm * max_norm)
+    reasons: dict[int, str] = {}
+    for row in np.flatnonzero(~valid):
+        if not finite[row]:
+            values = updates[row]
+            if not np.all(np.isfinite(values)):
+                reasons[int(row)] = "non-finite values (NaN or inf) in update"
+                continue
+            # finite entries whose float32 Σx² overflowed: the row's norm in float64 decides
+            exact = values.astype(np.float64)
+            squared[row] = float(np.dot(exact, exact))
+            if squared[row] <= max_norm * max_norm:
+                valid[row] = True
+                continue
+        reasons[int(row)] = f"update norm {math.sqrt(squared[row]):.6g} exceeds the sanity bound {max_norm:g}"
+    if max_abs is not None:
+        limit = max_abs * max_abs
+        # (below ~1e-12 float32 underflow in x² could hide a value: scan every row then)
+        implied = (squared * _NORM_SLACK <= limit) & (max_abs > 1e-12)
+        for row in np.flatnonzero(valid & ~implied):
+            values = updates[row]
+            peak = max(float(values.max()), -float(values.min()))
+            if peak > max_abs:
+                valid[row] = False
+                reasons[int(row)] = f"update has a value of magnitude {peak:.6g}, beyond the bound {max_abs:g}"
+    rejections = [Rejection(senders[row], reasons[row]) for row in sorted(reasons)]
     return FloatValidation(valid, squared, rejections)

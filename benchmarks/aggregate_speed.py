@@ -4,9 +4,10 @@ Round = validate (finite + norm bound) → norm-outlier filter (MAD) → clip (�
 → RFFL reputation update → aggregate, on n float32 updates of d parameters (issue 3: n = 100,
 d = 10^6, goal ≤ 3× the bare `weights @ updates`). Two scenarios: a clean round (every update
 kept) and an attack round (10% sign-flipped, 5% scaled: filters drop rows and the aggregate is
-downdated). Reports the median of repeats, per-stage times, and peak memory: extra bytes
-allocated during the round (tracemalloc sees numpy's buffers) and the process's peak RSS.
-Prints a table and writes benchmarks/results/aggregate_speed.json.
+downdated). Reports the median of repeats (the bare sum and the round are timed alternately,
+so a neighbour's load hits both alike), per-stage medians, the 1-minute load average, and peak
+memory: extra bytes allocated during the round (tracemalloc sees numpy's buffers) and the
+process's peak RSS. Prints a table and writes benchmarks/results/aggregate_speed.json.
 
     python benchmarks/aggregate_speed.py           # n = 100, d = 10^6
     python benchmarks/aggregate_speed.py --quick   # n = 20, d = 10^5
@@ -61,7 +62,7 @@ def make_updates(n: int, d: int, attacked: bool, seed: int = 0) -> np.ndarray:
     return updates
 
 
-def one_round(updates: np.ndarray, senders: list[str], sizes: list[int], timings: dict[str, float]) -> np.ndarray:
+def one_round(updates: np.ndarray, senders: list[str], sizes: list[int], timings: dict[str, list[float]]) -> np.ndarray:
     pipeline = build_pipeline(SPEC)
     reputation = RFFLReputation()
     reputation.start(senders)
@@ -69,24 +70,41 @@ def one_round(updates: np.ndarray, senders: list[str], sizes: list[int], timings
     check = validate_float_stack(updates, senders, dimension=updates.shape[1], max_norm=1e3)
     batch = UpdateBatch.from_updates(updates, kept=check.valid)
     batch.cache.raw_sq_norms = check.squared_norms  # validation's pass doubles as the norms pass
-    timings["validate"] = timings.get("validate", 0.0) + time.perf_counter() - clock
+    timings.setdefault("validate", []).append(time.perf_counter() - clock)
     clock = time.perf_counter()
     ctx = RoundContext(tuple(senders), np.asarray(sizes, dtype=np.float64), reputation.base_weights(senders, sizes))
     filtered = pipeline.filter(batch, ctx).batch
-    timings["clip+filters"] = timings.get("clip+filters", 0.0) + time.perf_counter() - clock
+    timings.setdefault("clip+filters", []).append(time.perf_counter() - clock)
     clock = time.perf_counter()
     result = reputation.step(filtered, senders, sizes)
-    timings["rffl+aggregate"] = timings.get("rffl+aggregate", 0.0) + time.perf_counter() - clock
+    timings.setdefault("rffl+aggregate", []).append(time.perf_counter() - clock)
     return result.aggregate
 
 
-def timed(function: Callable[[], Any], repeats: int) -> tuple[float, list[float]]:
-    samples = []
+# OpenBLAS's worker threads keep spinning for ~0.1 s after a multi-threaded call and would
+# tax whatever runs next on the 2 cores (measured: a row pass right after `weights @ updates`
+# took twice as long). So the round starts after this pause, while the bare sum is timed
+# right after an untimed bare sum, with OpenBLAS's threads awake (its best case, as when it
+# is timed back to back).
+SETTLE_SECONDS = 0.25
+
+
+def alternate(
+    cases: Sequence[tuple[Callable[[], Any], Callable[[], Any]]], repeats: int
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Wall and CPU (all threads) times of each (prepare, function) case's function, the cases
+    timed in turn so that load changes hit all alike."""
+    walls: list[list[float]] = [[] for _ in cases]
+    cpus: list[list[float]] = [[] for _ in cases]
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples), samples
+        for (prepare, function), wall, cpu in zip(cases, walls, cpus, strict=True):
+            prepare()
+            cpu_started = time.process_time()
+            started = time.perf_counter()
+            function()
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+    return walls, cpus
 
 
 def measure(n: int, d: int, attacked: bool, repeats: int) -> dict[str, Any]:
@@ -96,9 +114,19 @@ def measure(n: int, d: int, attacked: bool, repeats: int) -> dict[str, Any]:
     weights = np.asarray(sizes, dtype=np.float32) / sum(sizes)
     weights @ updates  # warm up BLAS and the thread pool
     one_round(updates, senders, sizes, {})
-    bare, _ = timed(lambda: weights @ updates, repeats)
-    timings: dict[str, float] = {}
-    ours, _ = timed(lambda: one_round(updates, senders, sizes, timings), repeats)
+    timings: dict[str, list[float]] = {}
+    load_before = os.getloadavg()[0]
+    (bare_times, round_times), (bare_cpu, round_cpu) = alternate(
+        [
+            (lambda: weights @ updates, lambda: weights @ updates),
+            (lambda: time.sleep(SETTLE_SECONDS), lambda: one_round(updates, senders, sizes, timings)),
+        ],
+        repeats,
+    )
+    bare, ours = statistics.median(bare_times), statistics.median(round_times)
+    # each round over the bare sum timed just before it: steadier than the ratio of medians on a busy machine
+    paired = statistics.median(r / b for r, b in zip(round_times, bare_times, strict=True))
+    load_after = os.getloadavg()[0]
     tracemalloc.start()
     aggregate = one_round(updates, senders, sizes, {})
     _, peak = tracemalloc.get_traced_memory()
@@ -112,10 +140,17 @@ def measure(n: int, d: int, attacked: bool, repeats: int) -> dict[str, Any]:
         "bare_weighted_sum_ms": bare * 1e3,
         "round_ms": ours * 1e3,
         "ratio": ours / bare,
-        **{f"{stage}_ms": total / repeats * 1e3 for stage, total in timings.items()},
+        "ratio_paired_median": paired,
+        # CPU time of all threads: less sensitive to a busy machine than wall time (OpenBLAS's
+        # threaded bare sum in particular slows down a lot when the cores are shared)
+        "bare_cpu_ms": statistics.median(bare_cpu) * 1e3,
+        "round_cpu_ms": statistics.median(round_cpu) * 1e3,
+        "cpu_ratio": statistics.median(round_cpu) / statistics.median(bare_cpu),
+        **{f"{stage}_ms": statistics.median(times) * 1e3 for stage, times in timings.items()},
         "input_mb": updates.nbytes / 2**20,
         "round_peak_alloc_mb": peak / 2**20,
         "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
     }
 
 
@@ -137,12 +172,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bare_weighted_sum_ms",
         "round_ms",
         "ratio",
+        "ratio_paired_median",
+        "cpu_ratio",
         "validate_ms",
         "clip+filters_ms",
         "rffl+aggregate_ms",
         "input_mb",
         "round_peak_alloc_mb",
         "process_peak_rss_mb",
+        "load_average_1min",
     ]
     try:
         from rich.console import Console

@@ -9,7 +9,8 @@ verify time (groth16py and py_ecc) and on-chain verify gas. Writes a table and b
 Each size runs in its own process so peak memory (ru_maxrss) is per size. Keys are cached
 (zk.groth16.keys), so a rerun skips setup; pass --fresh to time the setup again.
 All keys here come from the single-party setup: UNSAFE for real money. Wall times depend on other load on
-the machine, so CPU time (process_time: this process, all threads) is recorded next to them.
+the machine, so CPU time is recorded next to them: this process's threads plus its children (the
+Node witness computation runs in a child process).
 """
 
 from __future__ import annotations
@@ -49,86 +50,97 @@ def _capture_fd1(fn):  # type: ignore[no-untyped-def]
         return value, tmp.read().decode(errors="replace")
 
 
-def measure_one(n: int, d: int, fresh: bool) -> dict:
+def _cpu() -> float:
+    """CPU seconds of this process (all threads) and of its finished children (Node witness runs)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _keys(shape, fresh: bool, spec=None) -> tuple:  # type: ignore[no-untyped-def]
+    """(keys, figures): load the cached key or run the setup, with the constraint count circom printed."""
+    from zk.groth16.keys import RULES_V1, setup_keys
+
+    start, cpu0 = time.perf_counter(), _cpu()
+    keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh, spec=spec or RULES_V1))
+    figures = {"key_load_or_setup_s": round(time.perf_counter() - start, 2)}
+    figures["key_load_or_setup_cpu_s"] = round(_cpu() - cpu0, 2)
+    match = re.search(r"non-linear constraints: (\d+)", text)
+    meta = json.loads((keys.directory / "meta.json").read_text())
+    if match:
+        meta["constraints"] = int(match.group(1))
+        (keys.directory / "meta.json").write_text(json.dumps(meta))
+    figures = {"constraints": meta.get("constraints"), "setup_s": round(meta.get("setup_seconds", 0.0), 2)} | figures
+    return keys, figures
+
+
+def _timed_prove(prove):  # type: ignore[no-untyped-def]
+    """Run a prover; returns (result, cpu seconds including the Node witness child)."""
+    cpu0 = _cpu()
+    result = prove()
+    return result, round(_cpu() - cpu0, 2)
+
+
+def _proof_figures(keys, result, prove_cpu: float) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "prove_s": round(result.seconds, 2),
+        "prove_and_witness_cpu_s": prove_cpu,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "proving_key_mib": round((keys.directory / "pk.bin").stat().st_size / 2**20, 1),
+        "proof_bytes": len(result.proof.to_bytes()),
+    }
+
+
+def _chain_gas(keys, commitments, weights, model, proof, bare: tuple | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Deploy the Pedersen verifier and Groth16 adapter on a fresh Anvil; gas of verifyRound (and the bare verifier)."""
+    from marketplace.chain.anvil import LocalAnvil, dev_accounts
+    from marketplace.chain.session import ChainSession, connect
+    from zk.groth16.solidity import deploy
+    from zk.onchain import PedersenVerifier
+
+    with LocalAnvil(accounts=2) as node:
+        session = ChainSession(connect(node.rpc_url, expected_chain_id=31337), dev_accounts(2)[0])
+        pedersen, _ = PedersenVerifier.deploy(session)
+        deployed = deploy(session, keys, pedersen.address)
+        ok, gas = deployed.verify_round(commitments, weights, model, proof.to_bytes())
+        row = {"adapter_verify_round_gas": gas, "onchain_ok": bool(ok)}
+        if bare is not None:
+            bare_ok, bare_gas = deployed.verify_proof(*bare)
+            ped = pedersen.measure(commitments, weights, model)
+            row |= {"groth16_verify_gas": bare_gas, "pedersen_only_gas": ped.gas, "onchain_ok": bool(ok and bare_ok)}
+    return row
+
+
+def measure_one(n: int, d: int, fresh: bool, chain: bool) -> dict:
+    """Rule version rffl-v1: prove, verify (groth16py and py_ecc), gas of both layers."""
     from zk.auditor_groth16 import check_rules_proof
-    from zk.groth16.keys import setup_keys
     from zk.groth16.prover import prove_round, verify_round
     from zk.groth16.rules import CircuitShape
     from zk.groth16.sample import sample_round
     from zk.groth16.solidity import verifying_key_json
+    from zk.pedersen import aggregate_commitment, commit, random_blinding
 
     shape = CircuitShape(n, d)
-    start, cpu0 = time.perf_counter(), time.process_time()
-    keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh))
-    load_or_setup = time.perf_counter() - start
-    setup_cpu = time.process_time() - cpu0
-    match = re.search(r"non-linear constraints: (\d+)", text)
-    meta = json.loads((keys.directory / "meta.json").read_text())
-    constraints = int(match.group(1)) if match else meta.get("constraints")
-    if match:
-        meta["constraints"] = constraints
-        (keys.directory / "meta.json").write_text(json.dumps(meta))
+    keys, figures = _keys(shape, fresh)
     rnd = sample_round(shape)
-    cpu0 = time.process_time()
-    result = prove_round(keys, rnd)
-    prove_cpu = time.process_time() - cpu0
+    result, prove_cpu = _timed_prove(lambda: prove_round(keys, rnd))
+    st = result.witness.statement
     start = time.perf_counter()
-    ok = verify_round(keys, result.proof, result.witness.statement.weights)
+    ok = verify_round(keys, result.proof, st.weights)
     verify_fast = time.perf_counter() - start
-    audit = check_rules_proof(verifying_key_json(keys), result.proof.to_bytes(), result.witness.statement.weights)
-    pk_bytes = (keys.directory / "pk.bin").stat().st_size
-    return {
-        "n": n,
-        "d": d,
-        "value_bits": shape.value_bits,
-        "constraints": constraints,
-        "setup_s": round(meta.get("setup_seconds", 0.0), 2),
-        "key_load_or_setup_s": round(load_or_setup, 2),
-        "key_load_or_setup_cpu_s": round(setup_cpu, 2),
-        "prove_s": round(result.seconds, 2),
-        "prove_and_witness_cpu_s": round(prove_cpu, 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "proving_key_mib": round(pk_bytes / 2**20, 1),
-        "proof_bytes": len(result.proof.to_bytes()),
+    audit = check_rules_proof(verifying_key_json(keys), result.proof.to_bytes(), st.weights)
+    row = {"rules": "rffl-v1", "n": n, "d": d, "value_bits": shape.value_bits, **figures}
+    row |= _proof_figures(keys, result, prove_cpu)
+    row |= {
         "verify_groth16py_ms": round(verify_fast * 1000, 2),
         "verify_py_ecc_s": round(audit.seconds, 2),
         "verified": bool(ok and audit.passed),
         "key": keys.label,
     }
-
-
-def measure_gas(n: int, d: int) -> dict:
-    """Deploy on a fresh Anvil and measure the bare verifier and the two-layer adapter."""
-    from marketplace.chain.anvil import LocalAnvil, dev_accounts
-    from marketplace.chain.session import ChainSession, connect
-    from zk.groth16.keys import setup_keys
-    from zk.groth16.prover import prove_round
-    from zk.groth16.rules import CircuitShape
-    from zk.groth16.sample import sample_round
-    from zk.groth16.solidity import deploy
-    from zk.onchain import PedersenVerifier
-    from zk.pedersen import aggregate_commitment, commit, random_blinding
-
-    shape = CircuitShape(n, d)
-    keys = setup_keys(shape)
-    rnd = sample_round(shape)
-    result = prove_round(keys, rnd)
-    st = result.witness.statement
-    commitments = [commit(row, random_blinding()) for row in rnd.q]
-    model = aggregate_commitment(commitments, st.weights)
-    with LocalAnvil(accounts=2) as node:
-        session = ChainSession(connect(node.rpc_url, expected_chain_id=31337), dev_accounts(2)[0])
-        pedersen, _ = PedersenVerifier.deploy(session)
-        chain = deploy(session, keys, pedersen.address)
-        bare_ok, bare_gas = chain.verify_proof(result.proof, st.public_hash)
-        ok, gas = chain.verify_round(commitments, st.weights, model, result.proof.to_bytes())
-        ped = pedersen.measure(commitments, st.weights, model)
-    return {
-        "groth16_verify_gas": bare_gas,
-        "adapter_verify_round_gas": gas,
-        "pedersen_only_gas": ped.gas,
-        "onchain_ok": bool(bare_ok and ok),
-    }
+    if chain:
+        commitments = [commit(q, random_blinding()) for q in rnd.q]
+        model = aggregate_commitment(commitments, st.weights)
+        row |= _chain_gas(keys, commitments, st.weights, model, result.proof, bare=(result.proof, st.public_hash))
+    return row
 
 
 def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) -> dict:
@@ -138,7 +150,7 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) ->
     from aggregator.fixedpoint import ONE
     from zk.auditor_groth16 import check_linked_rules_proof
     from zk.auditor_link import check_link
-    from zk.groth16.keys import RULES_V2, setup_keys
+    from zk.groth16.keys import RULES_V2
     from zk.groth16.linked import filter_decision, prove_link, prove_linked_round, public_hash_v2, verify_link
     from zk.groth16.rules import CircuitShape, build_witness
     from zk.groth16.sample import sample_round
@@ -146,25 +158,14 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) ->
     from zk.pedersen import aggregate_commitment, commit, random_blinding
 
     shape = CircuitShape(n, d, value_bits)
-    start, cpu0 = time.perf_counter(), time.process_time()
-    keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh, spec=RULES_V2))
-    load_or_setup = time.perf_counter() - start
-    setup_cpu = time.process_time() - cpu0
-    match = re.search(r"non-linear constraints: (\d+)", text)
-    meta = json.loads((keys.directory / "meta.json").read_text())
-    constraints = int(match.group(1)) if match else meta.get("constraints")
-    if match:
-        meta["constraints"] = constraints
-        (keys.directory / "meta.json").write_text(json.dumps(meta))
+    keys, figures = _keys(shape, fresh, RULES_V2)
     tau = ONE // 4
     rnd = sample_round(shape)
     rnd = dataclasses.replace(rnd, kept=filter_decision(rnd, tau))
     blindings = [random_blinding() for _ in range(n)]
     commitments = [commit(row, b) for row, b in zip(rnd.q, blindings, strict=True)]
     model = aggregate_commitment(commitments, build_witness(shape, rnd).statement.weights)
-    cpu0 = time.process_time()
-    result = prove_linked_round(keys, rnd, commitments, model, tau)
-    prove_cpu = time.process_time() - cpu0
+    result, prove_cpu = _timed_prove(lambda: prove_linked_round(keys, rnd, commitments, model, tau))
     ls = result.witness.linked
     start = time.perf_counter()
     link = prove_link(list(rnd.q), blindings, commitments, rnd.submitted, ls.seed, ls.t)
@@ -173,24 +174,12 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) ->
     link_ok = verify_link(commitments, rnd.submitted, ls.seed, ls.t, d, link)
     link_verify = time.perf_counter() - start
     audit_link = check_link(commitments, rnd.submitted, ls.seed, ls.t, link) if d <= 1024 else None
-    h = public_hash_v2(ls.weights, ls.digest, ls.seed, ls.t)
     audit = check_linked_rules_proof(
         verifying_key_json(keys), result.proof.to_bytes(), ls.weights, commitments, model, label=keys.label
     )
-    row = {
-        "rules": "rffl-v2",
-        "n": n,
-        "d": d,
-        "value_bits": value_bits,
-        "constraints": constraints,
-        "setup_s": round(meta.get("setup_seconds", 0.0), 2),
-        "key_load_or_setup_s": round(load_or_setup, 2),
-        "key_load_or_setup_cpu_s": round(setup_cpu, 2),
-        "prove_s": round(result.seconds, 2),
-        "prove_and_witness_cpu_s": round(prove_cpu, 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "proving_key_mib": round((keys.directory / "pk.bin").stat().st_size / 2**20, 1),
-        "proof_bytes": len(result.proof.to_bytes()),
+    row = {"rules": "rffl-v2", "n": n, "d": d, "value_bits": value_bits, **figures}
+    row |= _proof_figures(keys, result, prove_cpu)
+    row |= {
         "link_proof_s": round(link_prove, 3),
         "link_verify_mcl_s": round(link_verify, 3),
         "link_verify_py_ecc_s": round(audit_link.seconds, 2) if audit_link else None,
@@ -200,24 +189,8 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) ->
         "key": keys.label,
     }
     if chain:
-        from marketplace.chain.anvil import LocalAnvil, dev_accounts
-        from marketplace.chain.session import ChainSession, connect
-        from zk.groth16.solidity import deploy
-        from zk.onchain import PedersenVerifier
-
-        with LocalAnvil(accounts=2) as node:
-            session = ChainSession(connect(node.rpc_url, expected_chain_id=31337), dev_accounts(2)[0])
-            pedersen, _ = PedersenVerifier.deploy(session)
-            deployed = deploy(session, keys, pedersen.address)
-            bare_ok, bare_gas = deployed.verify_proof(result.proof, h)
-            ok, gas = deployed.verify_round(commitments, ls.weights, model, result.proof.to_bytes())
-            ped = pedersen.measure(commitments, ls.weights, model)
-        row |= {
-            "groth16_verify_gas": bare_gas,
-            "adapter_verify_round_gas": gas,
-            "pedersen_only_gas": ped.gas,
-            "onchain_ok": bool(bare_ok and ok),
-        }
+        bare = (result.proof, public_hash_v2(ls.weights, ls.digest, ls.seed, ls.t))
+        row |= _chain_gas(keys, commitments, ls.weights, model, result.proof, bare=bare)
     return row
 
 
@@ -229,7 +202,7 @@ def measure_projection(n: int, d: int, m: int, fresh: bool, chain: bool) -> dict
     from aggregator.fixedpoint import ONE
     from zk.auditor_groth16 import check_linked_rules_proof
     from zk.generators import load_generators
-    from zk.groth16.keys import RULES_V2, setup_keys
+    from zk.groth16.keys import RULES_V2
     from zk.groth16.linked import filter_decision, prove_link, prove_linked_round, verify_link
     from zk.groth16.projection import (
         project,
@@ -264,20 +237,10 @@ def measure_projection(n: int, d: int, m: int, fresh: bool, chain: bool) -> dict
     tau = ONE // 4
     rnd = dataclasses.replace(full, q=y, gamma_q=int(full.gamma_q * math.isqrt(m // 2)) + 1)
     rnd = dataclasses.replace(rnd, kept=filter_decision(rnd, tau))
-    start, cpu0 = time.perf_counter(), time.process_time()
-    keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh, spec=RULES_V2))
-    load_or_setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu0
-    match = re.search(r"non-linear constraints: (\d+)", text)
-    meta = json.loads((keys.directory / "meta.json").read_text())
-    constraints = int(match.group(1)) if match else meta.get("constraints")
-    if match:
-        meta["constraints"] = constraints
-        (keys.directory / "meta.json").write_text(json.dumps(meta))
+    keys, figures = _keys(shape, fresh, RULES_V2)
     weights = build_witness(shape, rnd).statement.weights
     model = aggregate_commitment(commitments, weights)
-    cpu0 = time.process_time()
-    result = prove_linked_round(keys, rnd, commitments, model, tau)
-    prove_cpu = time.process_time() - cpu0
+    result, prove_cpu = _timed_prove(lambda: prove_linked_round(keys, rnd, commitments, model, tau))
     ls = result.witness.linked
     link = timed(
         "link_proof_s",
@@ -288,21 +251,9 @@ def measure_projection(n: int, d: int, m: int, fresh: bool, chain: bool) -> dict
         lambda: verify_link(commitments, rnd.submitted, ls.seed, ls.t, d, link, projection=matrix),
     )
     audit = check_linked_rules_proof(verifying_key_json(keys), result.proof.to_bytes(), ls.weights, commitments, model)
-    row = {
-        "rules": f"rffl-v2-proj{m}",
-        "n": n,
-        "d": d,
-        "m": m,
-        "value_bits": vb,
-        "constraints": constraints,
-        "setup_s": round(meta.get("setup_seconds", 0.0), 2),
-        "key_load_or_setup_s": round(load_or_setup, 2),
-        "key_load_or_setup_cpu_s": round(setup_cpu, 2),
-        "prove_s": round(result.seconds, 2),
-        "prove_and_witness_cpu_s": round(prove_cpu, 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "proving_key_mib": round((keys.directory / "pk.bin").stat().st_size / 2**20, 1),
-        "proof_bytes": len(result.proof.to_bytes()),
+    row = {"rules": f"rffl-v2-proj{m}", "n": n, "d": d, "m": m, "value_bits": vb, **figures}
+    row |= _proof_figures(keys, result, prove_cpu)
+    row |= {
         "link_proof_bytes": 32 * (d + 4),
         **timings,
         "verify_py_ecc_s": round(audit.seconds, 2),
@@ -310,17 +261,7 @@ def measure_projection(n: int, d: int, m: int, fresh: bool, chain: bool) -> dict
         "key": keys.label,
     }
     if chain:
-        from marketplace.chain.anvil import LocalAnvil, dev_accounts
-        from marketplace.chain.session import ChainSession, connect
-        from zk.groth16.solidity import deploy
-        from zk.onchain import PedersenVerifier
-
-        with LocalAnvil(accounts=2) as node:
-            session = ChainSession(connect(node.rpc_url, expected_chain_id=31337), dev_accounts(2)[0])
-            pedersen, _ = PedersenVerifier.deploy(session)
-            deployed = deploy(session, keys, pedersen.address)
-            ok, gas = deployed.verify_round(commitments, ls.weights, model, result.proof.to_bytes())
-        row |= {"adapter_verify_round_gas": gas, "onchain_ok": bool(ok)}
+        row |= _chain_gas(keys, commitments, ls.weights, model, result.proof)
     return row
 
 
@@ -346,9 +287,7 @@ def main() -> int:
         return 0
     if args.one:
         n, d = (int(x) for x in args.one.split("x"))
-        row = measure_one(n, d, args.fresh)
-        if not args.no_chain:
-            row |= measure_gas(n, d)
+        row = measure_one(n, d, args.fresh, not args.no_chain)
         print("RESULT " + json.dumps(row), flush=True)
         return 0
     rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []

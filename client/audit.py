@@ -7,11 +7,15 @@ Per round (`audit_round` on the gathered `RoundEvidence`, so tests can tamper wi
   is exactly θ_prev + ⌊S/D⌋·2^-scale;
 - rules: weights, reputations, removals recomputed in aggregator.fixedpoint from the published clip factors,
   cosines and flags; the Poseidon statement digest matches the proof's digest and the on-chain commitments;
-- proof: the Groth16 pairing check with py_ecc against the task's published verifying key;
+- proof: the Groth16 pairing check with py_ecc against the task's published verifying key (rffl-v2: with the link
+  seed re-derived from the on-chain Pedersen commitments, the model commitment and the proof's digest);
+- link (rffl-v2): the record's Σ-proof that the Pedersen-committed updates evaluate to the proof's t at that seed,
+  i.e. that the rules proof ran on exactly the updates whose weighted sum the chain checked (zk.auditor_link);
 - contributions: Shapley recomputed from the published coalition utilities (v(∅) re-evaluated when the
   validation set is given); payouts: every RewardCredited equals pool·c_i/Σc.
 What it cannot check: the clip factors and cosines themselves (they need the sealed updates: the Groth16
-proof covers them) and coalition utilities other than v(∅) (a dispute with the arbiter covers those).
+proof covers them, and under rffl-v2 also the kept flags of the cosine filter) and coalition utilities other than
+v(∅) (a dispute with the arbiter covers those).
 """
 
 from __future__ import annotations
@@ -34,8 +38,12 @@ from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
 from marketplace.updates import unpack_model
 from zk.auditor import PY_ECC, Check, check_aggregation, open_model
-from zk.auditor_groth16 import check_rules_proof
+from zk.auditor_groth16 import check_linked_rules_proof, check_rules_proof
+from zk.auditor_link import check_link
+from zk.groth16.linked import LinkProof, link_seed, statement_digest
 from zk.groth16.rules import RoundStatement, commit_update
+
+LINKED_PROOF_BYTES = 320  # rffl-v2: abi.encode(uint256[8] proof, digest, t)
 
 
 @dataclass
@@ -129,8 +137,13 @@ def gather(contract: MarketplaceContract, files: TaskFiles, task_id: int, spec: 
 
 
 def audit_round(
-    ev: RoundEvidence, spec: TaskSpec, terms: TaskTerms, *, verifying_key: dict[str, Any] | None = None,
-    validation: Dataset | None = None, method: str = "py_ecc",
+    ev: RoundEvidence,
+    spec: TaskSpec,
+    terms: TaskTerms,
+    *,
+    verifying_key: dict[str, Any] | None = None,
+    validation: Dataset | None = None,
+    method: str = "py_ecc",
 ) -> list[Check]:
     """Every check of one round (see the module docstring)."""
     rules = spec.rules
@@ -160,8 +173,13 @@ def audit_round(
     if rules.proof == "groth16":
         if verifying_key is None:
             checks.append(_check("rules proof (Groth16)", False, "", "no verifying key to check the proof with"))
+        elif rules.linked:  # rffl-v2: the seed is re-derived from the on-chain commitments, as the adapter does
+            checks.append(check_linked_rules_proof(verifying_key, ev.proof, list(e.weights), ev.commitments,
+                                                   e.model_commitment))  # fmt: skip
         else:
             checks.append(check_rules_proof(verifying_key, ev.proof, list(e.weights)))
+        if rules.linked:
+            checks.append(_link_check(ev, spec))
     checks.append(_contributions_check(ev, spec, validation))
     checks.append(_payout_check(ev, terms))
     return checks
@@ -183,7 +201,9 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
     if ev.previous_reputations is not None and rec.base_weights != before:
         problems.append("base weights are not the reputations")
     if (rec.gamma_q, rec.alpha_fp, Fraction(rec.beta)) != (
-        round(rules.gamma * (1 << spec.scale_bits)), fixedpoint.to_fixed(Fraction(rules.alpha)), Fraction(rules.beta)
+        round(rules.gamma * (1 << spec.scale_bits)),
+        fixedpoint.to_fixed(Fraction(rules.alpha)),
+        Fraction(rules.beta),
     ):
         problems.append("Γ, α or β differ from the task spec")
     weights = [(b * c) // one if (k and a and s) else 0
@@ -212,15 +232,55 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
             problems.append(f"owner {i}'s Poseidon commitment in the statement is not the one on chain")
     if rec.model_poseidon != commit_update(aggregate, rec.model_salt, rec.value_bits):
         problems.append("the model's Poseidon commitment does not match the aggregate")
-    if rules.proof == "groth16" and len(ev.proof) == 288:
+    if rules.proof == "groth16":
         statement = RoundStatement(
-            rec.weights, rec.poseidons, rec.model_poseidon, rec.gamma_q, rec.alpha_fp, Fraction(rec.beta),
-            rec.base_weights, before, rec.reputations_after, rec.flags,
+            rec.weights,
+            rec.poseidons,
+            rec.model_poseidon,
+            rec.gamma_q,
+            rec.alpha_fp,
+            Fraction(rec.beta),
+            rec.base_weights,
+            before,
+            rec.reputations_after,
+            rec.flags,
         )
-        if statement.digest != int.from_bytes(ev.proof[256:], "big"):
+        if rules.linked:
+            if rec.rule_version != rules.rule_version or rec.filter_threshold != rules.filter_threshold_fp:
+                problems.append("the record's rule version or cosine-filter threshold differ from the task spec")
+            if len(ev.proof) != LINKED_PROOF_BYTES:
+                problems.append(f"the proof is {len(ev.proof)} bytes, not an rffl-v2 proof ({LINKED_PROOF_BYTES})")
+            elif statement_digest(statement, rules.filter_threshold_fp) != int.from_bytes(ev.proof[256:288], "big"):
+                problems.append("the proof's digest is not the rffl-v2 digest of the published statement")
+        elif len(ev.proof) == 288 and statement.digest != int.from_bytes(ev.proof[256:], "big"):
             problems.append("the proof's digest is not the digest of the published statement")
     return _check("rules", not problems, "weights, reputations and removals follow the published rules",
                   "; ".join(problems))  # fmt: skip
+
+
+def _link_check(ev: RoundEvidence, spec: TaskSpec) -> Check:
+    """rffl-v2: the record's Σ-proof shows that the Pedersen-committed updates (on chain) evaluate, at the seed the
+    adapter derived from them, to the t the Groth16 proof carries: the rules ran on exactly those updates."""
+    rules, rec = spec.rules, ev.record
+    assert rules is not None and rec is not None
+    name = "poseidon-pedersen link"
+    if len(ev.proof) != LINKED_PROOF_BYTES:
+        return _check(name, False, "", f"the posted proof is {len(ev.proof)} bytes: no rffl-v2 digest and t to link")
+    digest = int.from_bytes(ev.proof[256:288], "big")
+    t = int.from_bytes(ev.proof[288:320], "big")
+    seed = link_seed(ev.commitments, ev.event.model_commitment, digest)
+    try:
+        proof = LinkProof.from_json(rec.link["proof"])
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        return _check(name, False, "", f"the round record carries no readable link proof ({type(exc).__name__})")
+    published = (rec.link.get("seed"), rec.link.get("t"))
+    if published != (str(seed), str(t)):
+        return _check(name, False, "", "the record's link seed or t is not the one the chain derived for the proof")
+    if len(proof.sigma) != len(rec.weighted_sum):
+        return _check(name, False, "", f"the link proof has {len(proof.sigma)} coordinates, the model "
+                                       f"{len(rec.weighted_sum)}")  # fmt: skip
+    submitted = [bool(f & 1) for f in rec.flags]  # in the digest the Groth16 proof verified
+    return check_link(ev.commitments, submitted, seed, t, proof, tag=rules.generator_tag)
 
 
 def _contributions_check(ev: RoundEvidence, spec: TaskSpec, validation: Dataset | None) -> Check:
@@ -279,8 +339,12 @@ def _payout_check(ev: RoundEvidence, terms: TaskTerms) -> Check:
 
 
 def audit_task(
-    contract: MarketplaceContract, files: TaskFiles, task_id: int, validation: Dataset | None = None,
-    *, method: str = "py_ecc",
+    contract: MarketplaceContract,
+    files: TaskFiles,
+    task_id: int,
+    validation: Dataset | None = None,
+    *,
+    method: str = "py_ecc",
 ) -> AuditReport:
     """Audit every finalized round of a task; `validation` (the owner's set, if public) adds v(∅) checks."""
     info = contract.get_task(task_id)

@@ -6,6 +6,7 @@ a live display, the independent auditor (client.audit.audit_task) and a report.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,8 @@ class DemoConfig:
     seed: int = 0
     attackers: tuple[str, ...] = ()  # one attack kind per attacking data owner (the last owners attack)
     proof: str = "pedersen"  # groth16 | pedersen | none (ProtocolSpec.proof)
+    rule_version: str = "rffl-v2"  # Groth16 rule version: rffl-v2 (rules + proven cosine filter + link) or rffl-v1
+    filter_threshold: str = "0"  # rffl-v2's proven cosine filter τ: drop updates pointing away from the reference
     report_dir: Path | None = None
     live: bool = False
     dashboard: bool = True  # index the chain and serve the web dashboard while the demo runs
@@ -96,9 +99,32 @@ class DemoConfig:
             raise ValueError(f"unknown proof mode {self.proof!r}; choose from {', '.join(PROOF_MODES)}")
 
     @property
+    def linked(self) -> bool:
+        return self.proof == "groth16" and self.rule_version == "rffl-v2"
+
+    @property
     def rules(self) -> ProtocolSpec:
-        return ProtocolSpec(proof=self.proof, value_bits=self.value_bits, gamma=self.gamma, alpha=self.rffl_alpha,
-                            beta=self.rffl_beta, filters=({"name": "norm_outlier", "k": self.outlier_k},))  # fmt: skip
+        """rffl-v2 filters with its own proven cosine filter (τ); the other modes with the norm_outlier filter."""
+        version = self.rule_version if self.proof == "groth16" else ""
+        common = {"proof": self.proof, "value_bits": self.value_bits, "gamma": self.gamma, "alpha": self.rffl_alpha,
+                  "beta": self.rffl_beta, "rule_version": version}  # fmt: skip
+        if self.linked:
+            return ProtocolSpec(**common, filter_threshold=self.filter_threshold)  # type: ignore[arg-type]
+        return ProtocolSpec(**common, filters=({"name": "norm_outlier", "k": self.outlier_k},))  # type: ignore[arg-type]
+
+    @property
+    def proof_text(self) -> str:
+        if self.proof == "groth16":
+            what = ("rule version rffl-v2: rules, proven cosine filter, Poseidon-Pedersen link" if self.linked
+                    else "rule version rffl-v1: rules only")  # fmt: skip
+            return f"Pedersen commitments + Groth16 rules proof ({what}; UNSAFE single-party dev setup)"
+        return {"pedersen": "Pedersen commitments only (--fast)", "none": "none"}[self.proof]
+
+    @property
+    def filter_text(self) -> str:
+        if self.linked:
+            return f"proven cosine filter τ={self.filter_threshold} (rffl-v2)"
+        return f"norm_outlier k={self.outlier_k}"
 
 
 @dataclass
@@ -130,6 +156,7 @@ class DemoResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     verifier: str = ""
     slashed: dict[str, int] = field(default_factory=dict)  # data owner -> wei slashed
+    prove_seconds: list[float] = field(default_factory=list)  # the aggregator's Groth16 proving time per round
 
     @property
     def final_accuracy(self) -> float:
@@ -323,19 +350,21 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
                         bound=rules.bound, protocol=rules.to_dict())  # fmt: skip
 
     t0 = time.perf_counter()
-    what = {"groth16": "deploying the Groth16 rules verifier (the circuit's UNSAFE single-party setup runs once "
-                       "per shape, then is cached)", "pedersen": "deploying the Pedersen verifier",
+    what = {"groth16": f"deploying the Groth16 rules verifier ({rules.rule_version}; the circuit's UNSAFE "
+                       "single-party setup runs once per shape, then is cached)",
+            "pedersen": "deploying the Pedersen verifier",
             "none": "publishing an unverified task"}[rules.proof]  # fmt: skip
     with console.status(what):
         published = publish_task(owner_contract, files[OWNER_ACCOUNT], make_spec, validation, terms, config.seed)
     if published.verifier is not None:
-        kind = "Groth16 rules (UNSAFE dev setup)" if published.verifier.label else "Pedersen"
+        kind = f"Groth16 rules {rules.rule_version} (UNSAFE dev setup)" if published.verifier.label else "Pedersen"
         result_verifier = f"{kind} verifier at {published.verifier.address}"
     else:
         result_verifier = "no verifier"
     task_id = published.task_id
-    result = DemoResult(task_id, [], escrow=terms.reward, stakes=terms.stake * config.data_owners,
-                        dashboard_url=dashboard_url)
+    result = DemoResult(
+        task_id, [], escrow=terms.reward, stakes=terms.stake * config.data_owners, dashboard_url=dashboard_url
+    )
     result.gas_by_call["createTask"].append(published.create.gas_used)
     if published.verifier is not None:
         result.gas_by_call["deploy verifier"].append(published.verifier.gas)
@@ -382,6 +411,7 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
     if errors:
         console.print("[yellow]data-owner errors:[/yellow] " + "; ".join(errors))
     result.phase_seconds["rounds"] = round(time.perf_counter() - t0, 1)
+    result.prove_seconds = _prove_seconds(folder / "aggregator-rounds.jsonl")
 
     t0 = time.perf_counter()
     _settle_money(result, owner_contract, data_owners)
@@ -394,6 +424,22 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
     for client in clients:
         client.close()
     return result
+
+
+def _prove_seconds(log: Path) -> list[float]:
+    """The Groth16 proving time of each finalized round, from the aggregator's round log."""
+    if not log.exists():
+        return []
+    seconds = []
+    for line in log.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        prove = (entry.get("timings") or {}).get("prove") if entry.get("event") == "finalized" else None
+        if prove is not None:
+            seconds.append(float(prove))
+    return seconds
 
 
 def _note(display: Display, label: str, event: FollowEvent) -> None:
@@ -413,7 +459,7 @@ def _follow_rounds(config: DemoConfig, console: Console, contract: MarketplaceCo
         while True:
             info = contract.get_task(task_id)
             views = round_views(contract, task_id)
-            for view in views[len(display.rows):]:
+            for view in views[len(display.rows) :]:
                 if not view.model_cid:
                     break
                 load_arrays(model, files.model(view.model_cid, spec))
@@ -484,10 +530,9 @@ def _report_data(config: DemoConfig, result: DemoResult) -> ReportData:
     settings = {"data owners": config.data_owners, "attackers": ", ".join(config.attackers) or "none",
                 "rounds": config.rounds, "data set": config.dataset, "Dirichlet alpha": config.alpha,
                 "model": "logistic regression" if not config.hidden else f"MLP {config.hidden}",
-                "proof": {"groth16": "Pedersen commitments + Groth16 rules proof (UNSAFE dev setup)",
-                          "pedersen": "Pedersen commitments only (--fast)", "none": "none"}[config.proof],
+                "proof": config.proof_text,
                 "verifier": result.verifier, "RFFL": f"Γ={config.gamma}, α={config.rffl_alpha}, β={config.rffl_beta}",
-                "filters": f"norm_outlier k={config.outlier_k}",
+                "filters": config.filter_text,
                 "seed": config.seed, "dashboard (while the demo ran)": result.dashboard_url or "off"}  # fmt: skip
     paid = sum(result.payouts.values())
     summary = [
@@ -498,8 +543,15 @@ def _report_data(config: DemoConfig, result: DemoResult) -> ReportData:
         f"{'conserved' if result.conserved else 'NOT conserved'}",
         f"- audit: {'all checks passed' if result.audit_passed else 'FAILED'} ({len(result.audit)} checks)",
     ]
+    if result.prove_seconds:
+        summary.append(f"- Groth16 proving ({config.rule_version}): {_seconds_text(result.prove_seconds)}; "
+                       "the key comes from an UNSAFE single-party setup (dev only, never for real money)")  # fmt: skip
     audit = [(c.round, c.name, c.passed, c.detail) for c in result.audit]
     return ReportData("fedmarket demo report", settings, rounds, result.owners, audit, summary)
+
+
+def _seconds_text(values: list[float]) -> str:
+    return f"mean {sum(values) / len(values):.1f} s, max {max(values):.1f} s over {len(values)} rounds"
 
 
 def render(result: DemoResult, console: Console) -> None:
@@ -540,5 +592,8 @@ def render(result: DemoResult, console: Console) -> None:
         f"paid {paid / ETH:.6f} + refund {result.refund / ETH:.6f} + left in contract "
         f"{result.contract_balance_after / ETH:.6f} ETH: {verdict}"
     )
+    if result.prove_seconds:
+        console.print(f"Groth16 rules proof per round: {_seconds_text(result.prove_seconds)} "
+                      "(UNSAFE single-party setup: dev only)")  # fmt: skip
     console.print(f"final test accuracy {result.final_accuracy:.3f}; demo took {result.seconds:.1f} s; "
                   f"report: {result.report_path}")  # fmt: skip

@@ -27,7 +27,18 @@ from marketplace.updates import key_from_hex
 UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SECTIONS = {"task", "model", "data", "aggregator", "training", "rules", "aggregation", "protocol"}
-PROTOCOL_KEYS = {"proof", "generator_tag", "value_bits", "gamma", "alpha", "beta", "filters", "shapley"}
+PROTOCOL_KEYS = {
+    "proof",
+    "rule_version",
+    "generator_tag",
+    "value_bits",
+    "gamma",
+    "alpha",
+    "beta",
+    "filter_threshold",
+    "filters",
+    "shapley",
+}
 
 
 class SpecFileError(FedmarketError):
@@ -156,7 +167,7 @@ def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
         return None
     _check_keys(table, "protocol", PROTOCOL_KEYS)
     values = dict(table)
-    for key in ("alpha", "beta"):  # exact fractions: "0.5", "1/3"; a TOML number is taken as written
+    for key in ("alpha", "beta", "filter_threshold"):  # exact fractions: "0.5", "1/3"; a TOML number as written
         if key in values:
             values[key] = str(values[key])
     if "filters" in values:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from marketplace.data import DataSchema
@@ -110,13 +111,28 @@ class TaskSpec:
                 bound=int(document["bound"]),
                 training=dict(document.get("training", {})),
                 aggregation=dict(document.get("aggregation", {"rule": "fedavg"})),
-                protocol=dict(document.get("protocol", {})),
+                protocol=published_protocol(document.get("protocol", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TaskSpecError(f"task spec is malformed: {exc!r}") from exc
 
 
 PROOF_MODES = ("groth16", "pedersen", "none")
+#: Groth16 rule versions (zk/groth16): rffl-v1 (rules over Poseidon commitments, unproven `kept` flags) and
+#: rffl-v2 (rffl-v1 + the proven cosine filter + the Poseidon <-> Pedersen link, LinkedRulesRoundVerifier).
+RULE_VERSIONS = ("rffl-v1", "rffl-v2")
+DEFAULT_RULE_VERSION = "rffl-v2"
+#: The only entry of `filters` rffl-v2 allows: RFFL's own clip (the proven filter is `filter_threshold`).
+V2_FILTERS = ("clip",)
+
+
+def published_protocol(protocol: dict[str, Any]) -> dict[str, Any]:
+    """A published spec's protocol table; one written before rule versions existed (a Groth16 task without
+    `rule_version`) was proven with rffl-v1, so it is read as such."""
+    protocol = dict(protocol)
+    if protocol.get("proof") == "groth16" and "rule_version" not in protocol:
+        protocol["rule_version"] = "rffl-v1"
+    return protocol
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,11 @@ class ProtocolSpec:
     filters: robust rules run before RFFL (aggregator.pipeline rule entries; clip is RFFL's own).
     shapley: options of aggregator.shapley.round_shapley; contributions use the validation set.
     verifying_key_cid: the Groth16 verifying key (snarkjs JSON) on IPFS, for auditors.
+    rule_version: the Groth16 circuit and verifier (proof "groth16" only): "rffl-v2" (default: rules, proven
+        cosine filter and the Poseidon <-> Pedersen link) or "rffl-v1" (older tasks); empty for other proofs.
+    filter_threshold: rffl-v2's cosine filter τ in [-1, 1] (exact decimal or fraction, like alpha): row i is kept
+        iff trunc(ONE·cos(q_i, ref)) ≥ ⌊τ·ONE⌋, ref the base-weighted mean of the live rows
+        (aggregator.fixedpoint.cosine_filter); "-1" keeps every live row. rffl-v2 allows no other filter.
     """
 
     proof: str = "pedersen"
@@ -140,14 +161,61 @@ class ProtocolSpec:
     filters: tuple[dict[str, Any], ...] = ()
     shapley: dict[str, Any] = field(default_factory=dict)
     verifying_key_cid: str = ""
+    rule_version: str = ""
+    filter_threshold: str = "-1"
 
     def __post_init__(self) -> None:
         if self.proof not in PROOF_MODES:
             raise TaskSpecError(f"protocol proof must be one of {', '.join(PROOF_MODES)}, got {self.proof!r}")
+        self._check_rule_version()
         if not 1 <= int(self.value_bits) <= 39:
             raise TaskSpecError(f"protocol value_bits must be in 1..39, got {self.value_bits!r}")
         if not float(self.gamma) > 0:
             raise TaskSpecError(f"protocol gamma must be positive, got {self.gamma!r}")
+
+    def _check_rule_version(self) -> None:
+        version = self.rule_version or (DEFAULT_RULE_VERSION if self.proof == "groth16" else "")
+        if self.proof != "groth16" and version:
+            raise TaskSpecError(f"protocol rule_version {version!r} needs proof \"groth16\" (proof is {self.proof!r})",
+                                hint="drop rule_version, or set proof = \"groth16\"")  # fmt: skip
+        if self.proof == "groth16" and version not in RULE_VERSIONS:
+            raise TaskSpecError(f"protocol rule_version must be one of {', '.join(RULE_VERSIONS)}, got {version!r}")
+        object.__setattr__(self, "rule_version", version)
+        raw = self.filter_threshold
+        try:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Fraction)):
+                raise ValueError(raw)
+            threshold = Fraction(str(raw))
+        except (ValueError, ZeroDivisionError):
+            raise TaskSpecError(f"protocol filter_threshold must be a number in [-1, 1], got {raw!r}") from None
+        if not -1 <= threshold <= 1:
+            raise TaskSpecError(f"protocol filter_threshold must lie in [-1, 1], got {raw!r}")
+        object.__setattr__(self, "filter_threshold", str(raw))
+        if version == "rffl-v2":
+            unproven = [str(f.get("name")) for f in self.filters if f.get("name") not in V2_FILTERS]
+            if unproven:
+                raise TaskSpecError(
+                    f"rule_version rffl-v2 proves its own cosine filter (filter_threshold) and cannot prove "
+                    f"filter(s) {', '.join(unproven)}",
+                    hint='drop them and set filter_threshold, or choose rule_version "rffl-v1"',
+                )
+        elif threshold != -1:
+            raise TaskSpecError(
+                f"protocol filter_threshold applies to rule_version rffl-v2 only (this task: {version or self.proof})",
+                hint="use `filters` for the robust rules of other proof modes",
+            )
+
+    @property
+    def linked(self) -> bool:
+        """True for rffl-v2: the Groth16 proof is bound to the Pedersen commitments (zk/groth16/linked.py)."""
+        return self.proof == "groth16" and self.rule_version == "rffl-v2"
+
+    @property
+    def filter_threshold_fp(self) -> int:
+        """τ in the fixed point of aggregator.fixedpoint: ⌊τ·ONE⌋ (−ONE keeps every live row)."""
+        from aggregator.fixedpoint import to_fixed
+
+        return to_fixed(Fraction(self.filter_threshold))
 
     @property
     def bound(self) -> int:
@@ -165,12 +233,14 @@ class ProtocolSpec:
             "filters": [dict(f) for f in self.filters],
             "shapley": dict(self.shapley),
             "verifying_key_cid": self.verifying_key_cid,
+            "rule_version": self.rule_version,
+            "filter_threshold": self.filter_threshold,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProtocolSpec:
         known = {"proof", "generator_tag", "value_bits", "gamma", "alpha", "beta", "filters", "shapley",
-                 "verifying_key_cid"}  # fmt: skip
+                 "verifying_key_cid", "rule_version", "filter_threshold"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise TaskSpecError(f"unknown protocol field(s): {', '.join(unknown)}")

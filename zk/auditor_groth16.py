@@ -130,10 +130,10 @@ def check_linked_rules_proof(
 
     start = time.perf_counter()
     key = json.loads(vk) if isinstance(vk, str) else vk
-    name = "rules proof (Groth16, rffl-v2)"
+    name = "rules proof (Groth16)"  # one audit line per round whatever the rule version; the detail names it
     suffix = f"; key: {label}" if label else ""
     if len(proof_bytes) != 320:
-        return Check(name, False, f"proof must be 320 bytes, got {len(proof_bytes)}", 0.0, PY_ECC)
+        return Check(name, False, f"an rffl-v2 proof is 320 bytes, got {len(proof_bytes)}", 0.0, PY_ECC)
     digest = int.from_bytes(proof_bytes[256:288], "big")
     t = int.from_bytes(proof_bytes[288:], "big")
     if digest >= CURVE_ORDER or t >= CURVE_ORDER:
@@ -141,14 +141,21 @@ def check_linked_rules_proof(
     seed = link_seed(commitments, model_commitment, digest)
     return _pairing_verdict(
         name, key, proof_bytes, public_hash_v2(weights, digest, seed, t),
-        "the posted weights, digest, commitments and t", "these weights, commitments, digest, t or key",
+        "the posted weights, digest, commitments and t (rffl-v2, link seed re-derived from the chain)",
+        "these weights, commitments, digest, t or key (rffl-v2)",
         suffix, start,
     )  # fmt: skip
 
 
 def _pairing_verdict(
-    name: str, key: dict[str, Any], proof_bytes: bytes, public_input: int, holds_for: str, mismatch: str,
-    suffix: str, start: float,
+    name: str,
+    key: dict[str, Any],
+    proof_bytes: bytes,
+    public_input: int,
+    holds_for: str,
+    mismatch: str,
+    suffix: str,
+    start: float,
 ) -> Check:
     """The pairing check on the first 256 bytes of `proof_bytes` for one public input, as an audit line."""
     try:

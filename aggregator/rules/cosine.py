@@ -55,7 +55,10 @@ class CosineFilter:
         if self.reference == "median":
             cosines = cosines_to_vector(batch, np.median(batch.effective_rows(), axis=0))
         else:
-            _, cosines = batch.cosines_to(ctx.weights_for_reference(batch.n))
+            # with reference weights a reputation aggregates next with the same weights minus the
+            # rows dropped here: let the fused pass prepare that combination too
+            likely_drop_below = self.threshold if ctx.reference_weights is not None else None
+            _, cosines = batch.cosines_to(ctx.weights_for_reference(batch.n), likely_drop_below=likely_drop_below)
         kept = batch.kept & (cosines >= self.threshold)
         return RuleResult(
             kept_mask=kept,

@@ -67,7 +67,8 @@ class CliDaemon(AggregatorDaemon):
             self.report({"event": "finalized", "task_id": task_id, "round": round_,
                          "model_cid": entry.get("model_cid", ""), "record_cid": entry.get("record_cid", ""),
                          "accepted": entry.get("accepted"), "rejected": entry.get("rejected"),
-                         "gas": entry.get("gas"), "seconds": round(time.perf_counter() - started, 2)})  # fmt: skip
+                         "gas": entry.get("gas"), "seconds": round(time.perf_counter() - started, 2),
+                         "timings": entry.get("timings")})  # fmt: skip
 
     def settle_due(self, task_id: int) -> None:
         settled = len(self.log.settled)

@@ -54,15 +54,21 @@ def publish(
         state.emit({"checked": str(spec), "ok": True}, f"[green]{spec}: every check passed[/green]; nothing spent")
         return
     proof = loaded.protocol.proof if loaded.protocol is not None else "legacy (FedAvg, no protocol)"
-    state.note(f"uploading the validation set, the initial model and the spec; escrowing the reward (proof: {proof})")
+    rule_version = loaded.protocol.rule_version if loaded.protocol is not None else ""
+    state.note(f"uploading the validation set, the initial model and the spec; escrowing the reward (proof: {proof}"
+               f"{' ' + rule_version if rule_version else ''})")  # fmt: skip
     if loaded.protocol is not None and loaded.protocol.proof == "groth16":
         state.note("deploying the Groth16 rules verifier: the UNSAFE single-party setup runs once per circuit shape "
                    "(minutes for a few hundred parameters), then is cached")  # fmt: skip
+    if rule_version == "rffl-v2" and terms.dispute_window == 0:
+        state.note("[yellow]warning[/yellow]: rffl-v2's commitment link is checked by auditors, not by the "
+                   "chain; with dispute_window = 0 a failed audit cannot stop a payout (see \\[task])")  # fmt: skip
     published = publish_task(contract, state.files(), loaded.task_spec, loaded.validation, terms, loaded.model_seed)
     verifier = published.verifier
     data = {
         "task_id": published.task_id, "spec_cid": published.spec_cid, "model_cid": published.initial_model_cid,
         "gas": published.create.gas_used, "tx": published.create.tx.tx_hash, "proof": proof,
+        "rule_version": rule_version,
         "verifier": verifier.address if verifier else None, "verifier_gas": verifier.gas if verifier else 0,
     }  # fmt: skip
     state.emit(data, f"task [bold]{published.task_id}[/bold] published (spec {published.spec_cid}); "
@@ -174,8 +180,10 @@ def cancel(ctx: typer.Context, task_id: int = typer.Argument(..., help="Task id.
     """
     state = state_of(ctx)
     result = state.marketplace().cancel_task(task_id)
-    state.emit({"task_id": task_id, "gas": result.gas_used},
-               f"task {task_id} cancelled; each role takes what it is owed with `fedmarket withdraw {task_id}`")
+    state.emit(
+        {"task_id": task_id, "gas": result.gas_used},
+        f"task {task_id} cancelled; each role takes what it is owed with `fedmarket withdraw {task_id}`",
+    )
 
 
 @task_app.command("refund")

@@ -219,6 +219,12 @@ def test_audit_command_fails_on_a_tampered_model_a_wrong_weight_and_a_forged_pro
         proof[200] ^= 1
         return dataclasses.replace(ev, proof=bytes(proof))
 
+    def tampered_link(ev: RoundEvidence) -> RoundEvidence:  # rffl-v2: the record's Σ-proof, one coordinate off
+        link = json.loads(json.dumps(ev.record.link))  # type: ignore[union-attr]
+        link["proof"]["sigma"][0] = str(int(link["proof"]["sigma"][0]) + 1)
+        return dataclasses.replace(ev, record=dataclasses.replace(ev.record, link=link))  # type: ignore[type-var]
+
+    assert audit_with(tampered_link) == {"poseidon-pedersen link"}
     assert "model file" in audit_with(model_file)
     assert {"aggregation", "rules", "rules proof (Groth16)"} <= audit_with(wrong_weight)
     assert "rules proof (Groth16)" in audit_with(forged_proof)

@@ -27,7 +27,9 @@ def _failed(checks) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_auditor_passes_honest_task_and_catches_tampering(
-    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient  # type: ignore[no-untyped-def]
+    marketplace: MarketplaceContract,
+    session_for,
+    ipfs: IpfsClient,  # type: ignore[no-untyped-def]
 ) -> None:
     files = TaskFiles(ipfs)
     market = build_market(marketplace, session_for, files, proof="groth16")
@@ -39,8 +41,9 @@ def test_auditor_passes_honest_task_and_catches_tampering(
     assert report.passed, report.failures()
     assert [r.round for r in report.rounds] == [1, 2, 3]
     names = {c.name for c in report.rounds[0].checks}
-    assert {"aggregation", "model opening", "model file", "rules", "rules proof (Groth16)", "contributions",
-            "payouts"} <= names  # fmt: skip
+    # rffl-v2 (the default rule version) adds the Poseidon <-> Pedersen link check
+    assert {"aggregation", "model opening", "model file", "rules", "rules proof (Groth16)", "poseidon-pedersen link",
+            "contributions", "payouts"} <= names  # fmt: skip
 
     info = marketplace.get_task(market.task_id)
     spec = files.spec(info.spec_cid)
@@ -59,8 +62,13 @@ def test_auditor_passes_honest_task_and_catches_tampering(
     assert "model file" in _failed(audit(dataclasses.replace(honest, model=model)))
 
     # a published aggregate that does not open the on-chain model commitment
-    record = dataclasses.replace(honest.record, weighted_sum=[*honest.record.weighted_sum[:-1],  # type: ignore[union-attr]
-                                                              honest.record.weighted_sum[-1] + 1])  # type: ignore[union-attr]
+    record = dataclasses.replace(
+        honest.record,
+        weighted_sum=[
+            *honest.record.weighted_sum[:-1],  # type: ignore[union-attr]
+            honest.record.weighted_sum[-1] + 1,
+        ],
+    )  # type: ignore[union-attr]
     assert "model opening" in _failed(audit(dataclasses.replace(honest, record=record)))
 
     # a wrong weight on chain: the homomorphic check, the rules and the proof all refuse it
@@ -75,5 +83,5 @@ def test_auditor_passes_honest_task_and_catches_tampering(
     forged = bytearray(honest.proof)
     forged[200] ^= 1
     assert "rules proof (Groth16)" in _failed(audit(dataclasses.replace(honest, proof=bytes(forged))))
-    digest = honest.proof[:-1] + bytes([honest.proof[-1] ^ 1])
+    digest = honest.proof[:287] + bytes([honest.proof[287] ^ 1]) + honest.proof[288:]  # words 8: the digest
     assert {"rules proof (Groth16)", "rules"} <= _failed(audit(dataclasses.replace(honest, proof=digest)))

@@ -16,12 +16,18 @@ from marketplace.task_files import TaskFiles
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("proof", ["pedersen", "groth16"])
+@pytest.mark.parametrize(("proof", "rule_version"), [("pedersen", ""), ("groth16", "rffl-v2"), ("groth16", "rffl-v1")])
 def test_attacker_removed_slashed_honest_paid_by_shapley(
-    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, proof: str  # type: ignore[no-untyped-def]
+    marketplace: MarketplaceContract,
+    session_for,
+    ipfs: IpfsClient,
+    proof: str,
+    rule_version: str,  # type: ignore[no-untyped-def]
 ) -> None:
     files = TaskFiles(ipfs)
-    market = build_market(marketplace, session_for, files, proof=proof)
+    market = build_market(marketplace, session_for, files, proof=proof, rule_version=rule_version or "rffl-v2")
+    rules = files.spec(marketplace.get_task(market.task_id).spec_cid).rules
+    assert rules is not None and rules.rule_version == rule_version
     task_id = market.task_id
     timings = []
     for round_ in (1, 2, 3):

@@ -100,3 +100,14 @@ def test_a_protocol_section_becomes_the_task_spec_rules(tmp_path: Path) -> None:
 def test_a_bad_protocol_section_is_refused(tmp_path: Path, protocol: str, message: str) -> None:
     with pytest.raises(SpecFileError, match=message):
         load_spec_file(write(tmp_path, SPEC + f"[protocol]\n{protocol}\n"))
+
+
+def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_path: Path) -> None:
+    fixed = SPEC.replace("max_data_owners = 4", "max_data_owners = 4\nmin_data_owners = 4")
+    spec = load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nfilter_threshold = 0.25\n'))
+    assert spec.protocol is not None and spec.protocol.rule_version == "rffl-v2"
+    assert spec.protocol.filter_threshold == "0.25"
+    v1 = load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v1"\n'))
+    assert v1.protocol is not None and v1.protocol.rule_version == "rffl-v1"
+    with pytest.raises(SpecFileError, match=r"rule_version|rule version"):
+        load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v9"\n'))

@@ -132,7 +132,7 @@ def test_hint_mismatch_is_a_bug_not_a_proof(monkeypatch) -> None:  # type: ignor
 def test_prove_round_raises_rather_than_return_a_bad_proof(keys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from zk.groth16 import prover
 
-    monkeypatch.setattr(prover.groth16py, "prove", lambda pk, inputs: b"\x01" * 256)
+    monkeypatch.setattr(prover, "prove_inputs", lambda pk, directory, inputs, accept: b"\x01" * 256)
     with pytest.raises(ProofRejected):
         prove_round(keys, sample_round(SHAPE))
 

@@ -142,6 +142,7 @@ def import_ceremony(
 
 
 def _save(directory: Path, pk: groth16py.ProvingKey, vk: groth16py.VerifyingKey, label: str, seconds: float) -> None:
+    (directory / "circuit.wasm").unlink(missing_ok=True)  # zk.groth16.backend re-extracts it from the new key
     pk.save(str(directory / "pk.bin"))
     vk.save(str(directory / "vk.bin"))
     (directory / "vk.json").write_text(vk.to_json())

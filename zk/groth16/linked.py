@@ -50,6 +50,8 @@ from eth_utils import keccak
 from aggregator import fixedpoint
 from aggregator.fixedpoint import ONE
 from zk.curve import CURVE_ORDER, INFINITY, Point
+from zk.generators import DEFAULT_TAG
+from zk.groth16.backend import prove_inputs
 from zk.groth16.keys import RULES_V2, CircuitKeys
 from zk.groth16.poseidon import chain_hash
 from zk.groth16.prover import PROOF_BYTES, ProofRejected
@@ -60,6 +62,7 @@ RULE_VERSION = "rffl-v2"
 RULE_TAG = int.from_bytes(b"fedmarket/rffl-v2", "big")
 SPEC = RULES_V2
 _LINK_DOMAIN = b"fedmarket/link-sigma/v1"
+_NONCE_DOMAIN = b"fedmarket/link-sigma/nonce/v1"
 
 
 def statement_digest(statement: RoundStatement, filter_threshold: int) -> int:
@@ -225,10 +228,15 @@ def prove_link(
     t: int,
     *,
     projection: np.ndarray | None = None,
+    tag: str = DEFAULT_TAG,
+    deterministic: bool = False,
 ) -> LinkProof:
     """The aggregator's Σ-proof from the Pedersen openings (u_i, ρ_i). Raises ValueError on a mismatch.
 
-    With `projection` P (m × d), t is the circuit's evaluation over y_i = P·u_i.
+    With `projection` P (m × d), t is the circuit's evaluation over y_i = P·u_i. `tag`: the generators of the
+    commitments (the task's generator tag). `deterministic`: derive the nonces (k, r_k) from the secret ρ_V, v and
+    the statement (as RFC 6979 does for ECDSA) instead of fresh randomness, so reruns give the same proof; another
+    statement or other openings give other nonces, so no nonce is ever reused with a different challenge.
     """
     from zk.pedersen import commit
 
@@ -239,13 +247,31 @@ def prove_link(
         raise ValueError("the Pedersen openings do not evaluate to the circuit's t: a commitment pair mismatches")
     rho_v = sum(ei * int(r) for ei, r in zip(e, blindings, strict=True)) % CURVE_ORDER
     v_point = combined_commitment(commitments, e)
-    k = [secrets.randbelow(CURVE_ORDER) for _ in range(d)]
-    r_k = secrets.randbelow(CURVE_ORDER)
-    a_point = commit(np.array(k, dtype=object), r_k)
+    if deterministic:
+        k, r_k = _derived_nonces(d, rho_v, v, seed, t, v_point)
+    else:
+        k = [secrets.randbelow(CURVE_ORDER) for _ in range(d)]
+        r_k = secrets.randbelow(CURVE_ORDER)
+    a_point = commit(np.array(k, dtype=object), r_k, tag=tag)
     a_value = sum(zj * kj for zj, kj in zip(z, k, strict=True)) % CURVE_ORDER
     c = _fs_challenge(seed, t, v_point, a_point, a_value)
     sigma = [(kj + c * vj) % CURVE_ORDER for kj, vj in zip(k, v, strict=True)]
     return LinkProof(a_point, a_value, sigma, (r_k + c * rho_v) % CURVE_ORDER)
+
+
+def _derived_nonces(d: int, rho_v: int, v: Sequence[int], seed: int, t: int, v_point: Point) -> tuple[list[int], int]:
+    """(k, r_k) = SHA-256 expansions of a key hashed from the secret (ρ_V, v) and the public (s, t, V)."""
+    h = hashlib.sha256(_NONCE_DOMAIN)
+    for word in (rho_v, *v, seed, t, int(v_point[0]), int(v_point[1])):
+        h.update(int(word).to_bytes(32, "big"))
+    key = h.digest()
+
+    def draw(index: int) -> int:  # 512 bits reduced mod r: statistically uniform
+        block = hashlib.sha256(key + index.to_bytes(8, "big") + b"0").digest()
+        block += hashlib.sha256(key + index.to_bytes(8, "big") + b"1").digest()
+        return int.from_bytes(block, "big") % CURVE_ORDER
+
+    return [draw(j) for j in range(d)], draw(d)
 
 
 def _point_sum(a: Point, b: Point) -> Point:
@@ -267,9 +293,10 @@ def verify_link(
     proof: LinkProof,
     *,
     projection: np.ndarray | None = None,
+    tag: str = DEFAULT_TAG,
 ) -> bool:
     """Check a LinkProof with mcl (fast path; zk.auditor_link re-checks it with py_ecc). d: the Pedersen side's
-    dimension; `projection` as in prove_link."""
+    dimension; `projection` and `tag` as in prove_link."""
     from zk.pedersen import aggregate_commitment, commit
 
     if len(proof.sigma) != d or any(not 0 <= x < CURVE_ORDER for x in proof.sigma):
@@ -281,7 +308,7 @@ def verify_link(
         CURVE_ORDER
     ):
         return False
-    lhs = commit(np.array(proof.sigma, dtype=object), proof.sigma_blinding)
+    lhs = commit(np.array(proof.sigma, dtype=object), proof.sigma_blinding, tag=tag)
     rhs = _point_sum(proof.a_point, aggregate_commitment([v_point], [c]) if v_point != INFINITY else INFINITY)
     return lhs == rhs
 
@@ -407,10 +434,14 @@ def prove_linked_round(
     if keys.spec.version != RULE_VERSION:
         raise ValueError(f"keys are for {keys.spec.version}, not {RULE_VERSION}")
     witness = build_linked_witness(keys.shape, rnd, commitments, model_commitment, filter_threshold)
-    start = time.perf_counter()
-    raw = bytes(groth16py.prove(keys.pk, witness.inputs))
-    seconds = time.perf_counter() - start
     ls = witness.linked
+
+    def accept(raw: bytes) -> bool:
+        return verify_linked(keys, LinkedRoundProof(raw, ls.digest, ls.t, keys.label), ls.weights, ls.seed)
+
+    start = time.perf_counter()
+    raw = prove_inputs(keys.pk, keys.directory, witness.inputs, accept)
+    seconds = time.perf_counter() - start
     proof = LinkedRoundProof(raw, ls.digest, ls.t, keys.label)
     if not verify_linked(keys, proof, ls.weights, ls.seed):
         raise ProofRejected("the proof does not verify under its own key: the witness violates the circuit")

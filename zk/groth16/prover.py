@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import groth16py
 
+from zk.groth16.backend import prove_inputs
 from zk.groth16.keys import CircuitKeys
 from zk.groth16.rules import RoundInputs, RoundStatement, Witness, build_witness, public_hash
 
@@ -57,10 +58,15 @@ class ProveResult:
 def prove_round(keys: CircuitKeys, rnd: RoundInputs) -> ProveResult:
     """Witness → proof → self-check; raises ProofRejected rather than return an invalid proof."""
     witness = build_witness(keys.shape, rnd)
+    digest, weights = witness.statement.digest, witness.statement.weights
+
+    def accept(raw: bytes) -> bool:
+        return verify_round(keys, RoundProof(raw, digest, keys.label), weights)
+
     start = time.perf_counter()
-    raw = bytes(groth16py.prove(keys.pk, witness.inputs))
+    raw = prove_inputs(keys.pk, keys.directory, witness.inputs, accept)
     seconds = time.perf_counter() - start
-    proof = RoundProof(raw, witness.statement.digest, keys.label)
+    proof = RoundProof(raw, digest, keys.label)
     if not verify_round(keys, proof, witness.statement.weights):
         raise ProofRejected("the proof does not verify under its own key: the witness violates the circuit")
     return ProveResult(proof, witness, seconds)

@@ -61,11 +61,15 @@ def _dispute_terms(arbiter: str) -> dict[str, Any]:
     return {"arbiter": arbiter, "arbitration_period": 60, "challenge_bond": ETH // 100}
 
 
-def protocol_spec(proof: str, **overrides: Any) -> ProtocolSpec:
-    options: dict[str, Any] = {
-        "proof": proof, "gamma": 2.0, "value_bits": 16, "alpha": "0.5",
-        "filters": ({"name": "norm_outlier", "k": 4.0},),
-    }  # fmt: skip
+def protocol_spec(proof: str, rule_version: str = "rffl-v2", **overrides: Any) -> ProtocolSpec:
+    """Groth16 tasks default to rffl-v2 (its own proven cosine filter, τ = 0); the others use norm_outlier."""
+    options: dict[str, Any] = {"proof": proof, "gamma": 2.0, "value_bits": 16, "alpha": "0.5"}
+    if proof == "groth16":
+        options["rule_version"] = rule_version
+    if proof == "groth16" and rule_version == "rffl-v2":
+        options["filter_threshold"] = "0"
+    else:
+        options["filters"] = ({"name": "norm_outlier", "k": 4.0},)
     options.update(overrides)
     return ProtocolSpec(**options)
 
@@ -82,13 +86,14 @@ def build_market(
     dispute_window: int = 0,
     dataset: str = "breast_cancer",
     verifier: str | None = None,
+    rule_version: str = "rffl-v2",
 ) -> ProtocolMarket:
     data, schema = load_builtin(dataset)
     train, validation, _ = split_holdout(data, val_fraction=0.2, test_fraction=0.2, seed=0)
     count = honest + (1 if attacker is not None else 0)
     shards = [train.subset(p) for p in dirichlet_split(train.y, count, 100.0, seed=0)]
     private, public = generate_keypair()
-    rules = protocol_spec(proof)
+    rules = protocol_spec(proof, rule_version)
 
     def make_spec(validation_cid: str) -> TaskSpec:
         return TaskSpec(

@@ -1,0 +1,290 @@
+"""The aggregation fast paths agree with straightforward float64 computations on small inputs.
+
+Covers the row-sequential norm/dot pass, the fused pass (no copies of the data), the
+speculative fused pass that prepares a cosine filter's downdate, the blocked Gram matrix,
+the one-pass float validation, and a whole round against a plain reference.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from aggregator.pipeline import RoundAggregator, build_pipeline
+from aggregator.rules import CosineFilter, NormClip, RoundContext, UpdateBatch, base
+from aggregator.rules.base import (
+    combine_and_dots,
+    combine_and_dots_speculating,
+    gram_matrix,
+    row_dots,
+    row_squared_norms,
+)
+from aggregator.validation import validate_float_stack
+
+
+def _attacked(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """Honest rows around a shared direction; 10% sign-flipped, 5% scaled ×10 (the benchmark's mix)."""
+    rng = np.random.default_rng(seed)
+    direction = rng.standard_normal(d) / np.sqrt(d)
+    updates = (direction + rng.standard_normal((n, d)) / np.sqrt(d)).astype(np.float32)
+    updates[: n // 10] *= -1.0
+    updates[n // 10 : n // 10 + n // 20] *= 10.0
+    return updates
+
+
+@pytest.mark.parametrize("shape", [(5, 3_500), (8, 600_000)])  # single-threaded and threaded paths
+def test_row_dots_match_float64(shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    if shape[1] < 10_000:
+        monkeypatch.setattr(base, "NORM_BLOCK_COLUMNS", 1_000)  # several chunks and a short last one
+    rng = np.random.default_rng(1)
+    updates = rng.normal(size=shape).astype(np.float32)
+    vector = rng.normal(size=shape[1]).astype(np.float32)
+    exact = updates.astype(np.float64)
+    np.testing.assert_allclose(row_squared_norms(updates), (exact**2).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(row_dots(updates, vector), exact @ vector.astype(np.float64), rtol=1e-4, atol=1e-3)
+    as_float64 = row_squared_norms(exact)
+    np.testing.assert_allclose(as_float64, (exact**2).sum(1), rtol=1e-12)
+    integers = np.arange(12, dtype=np.int64).reshape(3, 4)
+    np.testing.assert_array_equal(row_squared_norms(integers), (integers.astype(np.float64) ** 2).sum(1))
+
+
+def test_row_dots_propagate_nan_and_inf() -> None:
+    updates = np.ones((3, 50), dtype=np.float32)
+    updates[1, 7] = np.nan
+    updates[2, 9] = -np.inf
+    squared = row_squared_norms(updates)
+    assert squared[0] == 50.0 and np.isnan(squared[1]) and squared[2] == np.inf
+
+
+def test_fused_and_row_passes_copy_no_data() -> None:
+    rng = np.random.default_rng(2)
+    updates = rng.normal(size=(8, 600_000)).astype(np.float32)  # 19 MB, threaded path
+    weights = rng.random(8)
+    combine_and_dots(updates, weights)  # warm up the pool
+    peaks = []
+    for work in (lambda: combine_and_dots(updates, weights), lambda: row_squared_norms(updates)):
+        tracemalloc.start()
+        try:
+            work()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    # the aggregate (2.4 MB) plus per-block vectors: a copied block of rows (8 × 4096 float32 =
+    # 128 KiB, what np.dot does to a strided block) would show
+    assert peaks[0] < updates.shape[1] * 4 + 65_536
+    assert peaks[1] < 65_536
+
+
+def test_speculative_pass_matches_two_fresh_passes() -> None:
+    updates = _attacked(40, 50_000)
+    rng = np.random.default_rng(3)
+    coefficients = rng.random(40) / 40
+    coefficients[[5, 30]] = 0.0  # already filtered rows are never "predicted"
+    (aggregate, dots), speculative = combine_and_dots_speculating(updates, coefficients, 0.0)
+    fresh_aggregate, fresh_dots = combine_and_dots(updates, coefficients)
+    np.testing.assert_allclose(aggregate, fresh_aggregate, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dots, fresh_dots, rtol=1e-5, atol=1e-6)
+    assert speculative is not None
+    without, aggregate_without, dots_without = speculative
+    assert np.flatnonzero((coefficients != 0) & (without == 0)).tolist() == [0, 1, 2, 3]  # the sign flippers
+    reference = np.where(np.isin(np.arange(40), [0, 1, 2, 3]), 0.0, coefficients)
+    np.testing.assert_array_equal(without, reference)
+    u = reference @ updates.astype(np.float64)
+    np.testing.assert_allclose(aggregate_without, u, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(dots_without, updates.astype(np.float64) @ u, rtol=1e-4, atol=1e-6)
+
+
+def test_speculation_predicts_nothing_on_a_clean_round() -> None:
+    updates = _attacked(40, 50_000)[8:]  # no flipped rows left
+    (aggregate, dots), speculative = combine_and_dots_speculating(updates, np.full(32, 1 / 32), 0.0)
+    assert speculative is None
+    fresh = combine_and_dots(updates, np.full(32, 1 / 32))
+    np.testing.assert_allclose(aggregate, fresh[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dots, fresh[1], rtol=1e-5, atol=1e-6)
+
+
+def _cosine_then_reputation(updates: np.ndarray, later_kept: np.ndarray | None = None):
+    n = updates.shape[0]
+    weights = np.linspace(1.0, 2.0, n) / n
+    ctx = RoundContext(tuple(f"s{i}" for i in range(n)), reference_weights=weights)
+    batch = UpdateBatch.from_updates(updates)
+    batch = batch.derive(scale=NormClip(gamma=1.0).apply(batch, ctx).scale)
+    result = CosineFilter(threshold=0.0).apply(batch, ctx)
+    filtered = batch.derive(kept=result.kept_mask if later_kept is None else later_kept)
+    return filtered, weights, filtered.combine_and_dots(np.where(filtered.kept, weights, 0.0))
+
+
+def test_cosine_filter_prepares_the_reputation_combination(monkeypatch: pytest.MonkeyPatch) -> None:
+    updates = _attacked(40, 50_000)
+    calls: list[int] = []
+    original = base.row_dots
+    monkeypatch.setattr(base, "row_dots", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    filtered, weights, (aggregate, dots) = _cosine_then_reputation(updates)
+    assert filtered.kept[:4].tolist() == [False] * 4 and filtered.kept[4:].all()
+    assert len(calls) == 2  # the clip's norms and the probe's norms: no downdate pass over the data
+    fresh = UpdateBatch.from_updates(updates, kept=filtered.kept).derive(scale=filtered.scale)
+    coefficients = fresh.effective_coefficients(np.where(filtered.kept, weights, 0.0))
+    u = coefficients @ updates.astype(np.float64)
+    np.testing.assert_allclose(aggregate, u, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(dots, updates.astype(np.float64) @ u, rtol=1e-4, atol=1e-6)
+
+
+def test_a_wrong_prediction_falls_back_to_an_exact_downdate() -> None:
+    updates = _attacked(40, 50_000)
+    kept = np.ones(40, dtype=bool)
+    kept[[0, 1, 17, 33]] = False  # not what the cosine filter dropped
+    filtered, weights, (aggregate, dots) = _cosine_then_reputation(updates, later_kept=kept)
+    coefficients = filtered.effective_coefficients(np.where(kept, weights, 0.0))
+    u = coefficients @ updates.astype(np.float64)
+    np.testing.assert_allclose(aggregate, u, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(dots, updates.astype(np.float64) @ u, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("index", [[0, 1, 2, 3, 4, 5], [1, 4, 5, 9], [], [3]])
+def test_gram_matrix_matches_float64(index: list[int]) -> None:
+    rng = np.random.default_rng(4)
+    updates = rng.normal(size=(10, 20_000)).astype(np.float32)
+    rows = updates[index].astype(np.float64)
+    np.testing.assert_allclose(
+        gram_matrix(updates, np.array(index, dtype=np.int64)), rows @ rows.T, rtol=1e-5, atol=1e-2
+    )
+
+
+def _reference_validation(updates: np.ndarray, max_norm: float, max_abs: float | None) -> np.ndarray:
+    exact = updates.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(exact).all(axis=1)
+        norms = np.sqrt((np.where(np.isfinite(exact), exact, 0.0) ** 2).sum(axis=1))
+        peaks = np.abs(np.where(np.isfinite(exact), exact, 0.0)).max(axis=1)
+    valid = finite & (norms <= max_norm)
+    return valid if max_abs is None else valid & (peaks <= max_abs)
+
+
+@pytest.mark.parametrize("shape", [(12, 40), (8, 600_000)])
+def test_float_validation_matches_a_plain_check_with_reasons(shape: tuple[int, int]) -> None:
+    n, d = shape
+    rng = np.random.default_rng(5)
+    updates = (rng.normal(size=shape) * 0.5 / np.sqrt(d)).astype(np.float32)  # norms ≈ 0.5
+    updates[1, 3] = np.nan
+    updates[2, 0] = np.inf
+    updates[3] *= 100.0  # norm ≈ 50 > max_norm
+    updates[4, 5] = 3.0  # norm ≈ 3 ≤ max_norm, one value above max_abs
+    updates[5, 6] = 1.9  # norm ≈ 2 > max_abs, every value within it: scanned, kept
+    updates[6] = 1e30  # finite, but Σx² overflows float32
+    updates[7, 1] = -2.5  # a negative value beyond max_abs
+    senders = [f"s{i}" for i in range(n)]
+    outcome = validate_float_stack(updates, senders, dimension=d, max_norm=10.0, max_abs=2.0)
+    expected = _reference_validation(updates, 10.0, 2.0)
+    assert outcome.valid.tolist() == expected.tolist()
+    assert expected[:8].tolist() == [True, False, False, False, False, True, False, False]
+    reasons = {r.sender: r.reason for r in outcome.rejections}
+    assert set(reasons) == {s for s, ok in zip(senders, expected, strict=True) if not ok}
+    assert "non-finite" in reasons["s1"] and "non-finite" in reasons["s2"]
+    assert "norm" in reasons["s3"] and "norm" in reasons["s6"]
+    assert "magnitude 3" in reasons["s4"] and "magnitude 2.5" in reasons["s7"]
+    without_range = validate_float_stack(updates, senders, dimension=d, max_norm=10.0)
+    assert without_range.valid.tolist() == _reference_validation(updates, 10.0, None).tolist()
+    np.testing.assert_allclose(outcome.squared_norms[0], (updates[0].astype(np.float64) ** 2).sum(), rtol=1e-6)
+
+
+def test_float_validation_range_check_on_random_rows_near_the_bounds() -> None:
+    rng = np.random.default_rng(6)
+    updates = rng.normal(size=(200, 30)).astype(np.float32)
+    updates *= rng.uniform(0.2, 3.0, size=(200, 1)).astype(np.float32)
+    for max_abs in (0.5, 1.0, 2.0, 4.0):
+        outcome = validate_float_stack(
+            updates, [f"s{i}" for i in range(200)], dimension=30, max_norm=12.0, max_abs=max_abs
+        )
+        assert outcome.valid.tolist() == _reference_validation(updates, 12.0, max_abs).tolist()
+        assert len(outcome.rejections) == int((~outcome.valid).sum())
+
+
+def test_whole_round_matches_a_plain_float64_reference() -> None:
+    n, d = 40, 50_000
+    updates = _attacked(n, d, seed=7)
+    senders = [f"s{i}" for i in range(n)]
+    sizes = [100 + (i % 7) * 10 for i in range(n)]
+    spec = {
+        "rules": [
+            {"name": "norm_outlier", "method": "mad", "k": 3.0, "side": "upper"},
+            {"name": "clip", "gamma": 1.0},
+            {"name": "cosine", "threshold": 0.0},
+        ],
+        "reputation": "rffl",
+    }
+    outcome = RoundAggregator(build_pipeline(spec)).run(updates, senders, sizes)
+
+    exact = updates.astype(np.float64)
+    norms = np.linalg.norm(exact, axis=1)
+    median = np.median(norms)
+    kept = norms <= median + 3.0 * 1.4826 * np.median(np.abs(norms - median))
+    scale = np.minimum(1.0, 1.0 / norms)
+    shares = np.asarray(sizes, dtype=np.float64) / sum(sizes)
+    u = (np.where(kept, shares * scale, 0.0)) @ exact
+    cosines = exact @ u / (norms * np.linalg.norm(u))
+    kept &= cosines >= 0.0
+    weights = np.where(kept, shares, 0.0)
+    u = (weights * scale) @ exact / weights.sum()
+    phis = exact @ u / (norms * np.linalg.norm(u))
+
+    assert outcome.kept.tolist() == kept.tolist()
+    assert kept[:4].tolist() == [False] * 4 and kept[4:6].tolist() == [False] * 2 and kept[6:].all()
+    np.testing.assert_allclose(outcome.aggregate, u, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose([outcome.phis[s] for s in senders], phis, rtol=1e-4, atol=1e-6)
+
+
+def test_a_rejected_non_finite_row_does_not_poison_the_aggregate() -> None:
+    updates = _attacked(40, 50_000)
+    updates[20, 123] = np.nan  # rejected by validation but still a row of the matrix
+    updates[31, 40_000] = np.inf
+    outcome = validate_float_stack(updates, [f"s{i}" for i in range(40)], dimension=50_000, max_norm=100.0)
+    assert np.flatnonzero(~outcome.valid).tolist() == [20, 31]
+    coefficients = np.where(outcome.valid, 1 / 38, 0.0)
+    finite = np.where(np.isfinite(updates), updates, 0.0).astype(np.float64)
+    u = coefficients @ finite
+    for aggregate, dots in (
+        combine_and_dots(updates, coefficients),
+        combine_and_dots_speculating(updates, coefficients, 0.0)[0],
+    ):
+        np.testing.assert_allclose(aggregate, u, rtol=1e-4, atol=1e-7)
+        keep = outcome.valid
+        np.testing.assert_allclose(dots[keep], finite[keep] @ u, rtol=1e-4, atol=1e-6)
+        assert not np.isfinite(dots[20]) and not np.isfinite(dots[31])
+
+
+def test_whole_round_with_a_nan_row_rejected_by_validation() -> None:
+    n, d = 40, 50_000
+    updates = _attacked(n, d, seed=8)
+    updates[25, 7] = np.nan
+    senders = [f"s{i}" for i in range(n)]
+    sizes = [100] * n
+    check = validate_float_stack(updates, senders, dimension=d, max_norm=100.0)
+    assert "non-finite" in check.rejections[0].reason and check.rejections[0].sender == "s25"
+    spec = {"rules": [{"name": "clip", "gamma": 1.0}, {"name": "cosine", "threshold": 0.0}], "reputation": "rffl"}
+    pipeline = build_pipeline(spec)
+    from aggregator.reputation import RFFLReputation
+
+    reputation = RFFLReputation()
+    reputation.start(senders)
+    batch = UpdateBatch.from_updates(updates, kept=check.valid)
+    batch.cache.raw_sq_norms = check.squared_norms
+    ctx = RoundContext(tuple(senders), np.asarray(sizes, dtype=np.float64), reputation.base_weights(senders, sizes))
+    result = reputation.step(pipeline.filter(batch, ctx).batch, senders, sizes)
+    assert np.all(np.isfinite(result.aggregate))
+    exact = np.where(np.isfinite(updates), updates, 0.0).astype(np.float64)
+    norms = np.linalg.norm(exact, axis=1)
+    kept = check.valid & (exact @ (np.where(check.valid, np.minimum(1.0, 1.0 / norms), 0.0) @ exact) >= 0.0)
+    u = np.where(kept, np.minimum(1.0, 1.0 / norms), 0.0) @ exact / kept.sum()
+    np.testing.assert_allclose(result.aggregate, u, rtol=1e-4, atol=1e-7)
+
+
+def test_float_validation_judges_an_overflowing_float32_norm_in_float64() -> None:
+    updates = np.ones((3, 8), dtype=np.float32)
+    updates[1] = 1e25  # Σx² = 8e50 overflows float32 but the norm (2.8e25) is within a huge bound
+    updates[2] = 1e30
+    outcome = validate_float_stack(updates, ["a", "b", "c"], dimension=8, max_norm=1e28)
+    assert outcome.valid.tolist() == [True, True, False]
+    np.testing.assert_allclose(outcome.squared_norms[1], 8e50, rtol=1e-6)
+    assert [r.sender for r in outcome.rejections] == ["c"] and "norm 2.82843e+30" in outcome.rejections[0].reason

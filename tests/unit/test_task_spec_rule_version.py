@@ -1,0 +1,96 @@
+"""ProtocolSpec.rule_version and filter_threshold: rffl-v2 by default for Groth16 tasks, rffl-v1 for specs published
+before rule versions existed, clear errors for anything else; the deterministic link Σ-proof of the round record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aggregator.fixedpoint import ONE
+from marketplace.data import DataSchema
+from marketplace.models import ModelSpec
+from marketplace.task_spec import ProtocolSpec, TaskSpec, TaskSpecError
+from marketplace.updates import generate_keypair, key_to_hex
+from zk.auditor_link import check_link
+from zk.groth16.linked import link_value, prove_link, verify_link
+from zk.pedersen import commit, random_blinding
+
+
+def test_groth16_defaults_to_rffl_v2_and_round_trips() -> None:
+    rules = ProtocolSpec(proof="groth16")
+    assert rules.rule_version == "rffl-v2" and rules.linked and rules.filter_threshold_fp == -ONE
+    assert ProtocolSpec.from_dict(rules.to_dict()) == rules
+    assert ProtocolSpec.from_dict({"proof": "groth16"}).rule_version == "rffl-v2"  # a new spec file
+    v1 = ProtocolSpec(proof="groth16", rule_version="rffl-v1", filters=({"name": "norm_outlier", "k": 4.0},))
+    assert not v1.linked and ProtocolSpec.from_dict(v1.to_dict()) == v1
+    assert ProtocolSpec(proof="pedersen").rule_version == "" and not ProtocolSpec(proof="pedersen").linked
+    assert ProtocolSpec(proof="groth16", filter_threshold="1/2").filter_threshold_fp == ONE // 2
+    assert ProtocolSpec(proof="groth16", filter_threshold=0.25).filter_threshold_fp == ONE // 4
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"proof": "groth16", "rule_version": "rffl-v3"}, "rule_version must be one of rffl-v1, rffl-v2"),
+     ({"proof": "pedersen", "rule_version": "rffl-v2"}, "needs proof"),
+     ({"proof": "groth16", "filters": ({"name": "norm_outlier"},)}, "cannot prove filter"),
+     ({"proof": "groth16", "filter_threshold": "1.5"}, r"must lie in \[-1, 1\]"),
+     ({"proof": "groth16", "filter_threshold": "half"}, "must be a number"),
+     ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 only"),
+     ({"proof": "pedersen", "filter_threshold": "0"}, "rffl-v2 only")],
+)  # fmt: skip
+def test_bad_rule_versions_are_refused(options: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(TaskSpecError, match=message):
+        ProtocolSpec(**options)
+
+
+def _spec(protocol: dict) -> TaskSpec:  # type: ignore[type-arg]
+    schema = DataSchema(1, 2)
+    return TaskSpec(
+        name="t", model=ModelSpec("logreg", 1, 2), data_schema=schema, validation_cid="bafkreid",
+        aggregator_public_key=key_to_hex(generate_keypair()[1]), protocol=protocol,
+    )  # fmt: skip
+
+
+def test_published_spec_names_its_rule_version_and_old_specs_read_as_v1() -> None:
+    published = _spec(ProtocolSpec(proof="groth16", filter_threshold="0").to_dict())
+    assert b'"rule_version":"rffl-v2"' in published.to_json()
+    back = TaskSpec.from_json(published.to_json())
+    assert back.rules is not None and back.rules.rule_version == "rffl-v2" and back.rules.filter_threshold == "0"
+    old = ProtocolSpec(proof="groth16", rule_version="rffl-v1").to_dict()
+    del old["rule_version"], old["filter_threshold"]  # a spec published before rule versions existed
+    legacy = TaskSpec.from_json(_spec(old).to_json().replace(b'"rule_version":"rffl-v2",', b""))
+    assert legacy.rules is not None and legacy.rules.rule_version == "rffl-v1"
+
+
+def test_deterministic_link_proof_is_reproducible_and_sound() -> None:
+    rng = np.random.default_rng(1)
+    q = rng.integers(-50, 50, size=(3, 8))
+    blindings = [random_blinding() for _ in range(3)]
+    commitments = [commit(row, b) for row, b in zip(q, blindings, strict=True)]
+    submitted = [True, False, True]
+    seed = 123456789
+    t = link_value(q, submitted, seed)
+    first = prove_link(list(q), blindings, commitments, submitted, seed, t, deterministic=True)
+    again = prove_link(list(q), blindings, commitments, submitted, seed, t, deterministic=True)
+    assert first == again  # a rerun of the round publishes the same record
+    assert prove_link(list(q), blindings, commitments, submitted, seed + 1, link_value(q, submitted, seed + 1),
+                      deterministic=True).sigma != first.sigma  # fmt: skip
+    assert verify_link(commitments, submitted, seed, t, q.shape[1], first)
+    assert check_link(commitments, submitted, seed, t, first).passed
+    assert not check_link(commitments, submitted, seed, t + 1, first).passed
+
+
+def test_demo_runs_rffl_v2_for_groth16_and_says_the_setup_is_unsafe() -> None:
+    from client.demo import DemoConfig, _prove_seconds
+
+    config = DemoConfig(proof="groth16")
+    assert config.rules.rule_version == "rffl-v2" and config.rules.linked and not config.rules.filters
+    assert "rffl-v2" in config.proof_text and "UNSAFE" in config.proof_text
+    assert "cosine" in config.filter_text
+    fast = DemoConfig(proof="pedersen")
+    assert fast.rules.rule_version == "" and fast.rules.filters and "UNSAFE" not in fast.proof_text
+    v1 = DemoConfig(proof="groth16", rule_version="rffl-v1")
+    assert v1.rules.rule_version == "rffl-v1" and "norm_outlier" in v1.filter_text
+    assert _prove_seconds(Path("/nonexistent/log.jsonl")) == []
