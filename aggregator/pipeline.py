@@ -34,7 +34,9 @@ SHAPLEY_OPTIONS = {
     "round_threshold": float,
     "max_permutations": int,
     "tolerance": float,
+    "coalition": str,
 }
+SHAPLEY_COALITIONS = ("mean", "weighted")
 
 
 class PipelineSpecError(ValueError):
@@ -149,6 +151,8 @@ def build_pipeline(spec: Mapping[str, Any]) -> AggregationPipeline:
                 raise PipelineSpecError(f"shapley option {key!r} must be {expected.__name__}, got {value!r}")
         if contribution_options.get("method", "auto") not in ("auto", "exact", "gtg"):
             raise PipelineSpecError("shapley method must be 'auto', 'exact' or 'gtg'")
+        if contribution_options.get("coalition", "mean") not in SHAPLEY_COALITIONS:
+            raise PipelineSpecError(f"shapley coalition must be one of {', '.join(SHAPLEY_COALITIONS)}")
     elif contribution_options:
         raise PipelineSpecError(f"contribution {contribution!r} takes no options")
     return AggregationPipeline(rules, reputation, reputation_options, contribution, contribution_options)

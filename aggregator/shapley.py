@@ -82,22 +82,39 @@ class BatchedModelEvaluator:
 
 
 class CoalitionUtility:
-    """v(S) = metric(θ_t + mean_{i∈S} Δ_i), memoised by bitmask, with an evaluation counter."""
+    """v(S) = metric(θ_t + Σ_{i∈S} w_i Δ_i / Σ_{i∈S} w_i), memoised by bitmask, with an evaluation counter.
 
-    def __init__(self, base: np.ndarray, deltas: np.ndarray, evaluate: BatchUtility) -> None:
+    Without `weights` every w_i = 1 (FedSV's plain mean). With the round's aggregation weights
+    (data shares in round 0, reputations afterwards) the sub-model of S is the aggregate the
+    server would have built from S's updates with the same rule, and v(N) is the real next model.
+    """
+
+    def __init__(
+        self, base: np.ndarray, deltas: np.ndarray, evaluate: BatchUtility, weights: np.ndarray | None = None
+    ) -> None:
         self.base = np.asarray(base, dtype=np.float32)
         self.deltas = np.asarray(deltas, dtype=np.float32)
         self.n = self.deltas.shape[0]
         self.evaluate = evaluate
         self.memo: dict[int, float] = {}
         self.evaluations = 0
+        self.weights = None
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != (self.n,) or np.any(weights < 0) or not np.all(np.isfinite(weights)):
+                raise ValueError("coalition weights must be one finite non-negative number per update")
+            if weights.sum() > 0:
+                self.weights = (weights / weights.max()).astype(np.float32)
 
     def values(self, masks: Sequence[int]) -> np.ndarray:
         missing = sorted({m for m in masks if m not in self.memo})
         if missing:
             membership = np.array([[(m >> i) & 1 for i in range(self.n)] for m in missing], dtype=np.float32)
+            if self.weights is not None:
+                membership = membership * self.weights[None, :]
             sizes = membership.sum(axis=1, keepdims=True)
-            means = (membership / np.maximum(sizes, 1.0)) @ self.deltas
+            sizes = np.where(sizes > 0, sizes, 1.0)
+            means = (membership / sizes) @ self.deltas
             results = self.evaluate(self.base[None, :] + means)
             self.evaluations += len(missing)
             for mask, value in zip(missing, results, strict=True):
@@ -219,10 +236,14 @@ def round_shapley(
     seed: int,
     method: str = "auto",
     exact_max_players: int = EXACT_MAX_PLAYERS,
+    weights: np.ndarray | None = None,
     **gtg_options: float | int,
 ) -> ShapleyResult:
-    """Shapley values of this round's kept updates: exact for small n ("auto"), else GTG."""
-    utility = CoalitionUtility(base, deltas, evaluate)
+    """Shapley values of this round's kept updates: exact for small n ("auto"), else GTG.
+
+    `weights` (optional): the round's aggregation weights of the rows, see CoalitionUtility.
+    """
+    utility = CoalitionUtility(base, deltas, evaluate, weights)
     if utility.n == 0:
         return ShapleyResult(np.zeros(0), "none", 0, 0, 0.0, 0.0, False)
     chosen = method

@@ -30,7 +30,7 @@ from marketplace.models import ModelSpec, build_model, flatten, load_arrays, mod
 
 SERVERS = ("pipeline", "fedavg", "fedavg_honest", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
 SPLITS = ("dirichlet", "powerlaw")
-PAYOUTS = ("shapley", "shapley_sum", "shapley_loss", "reputation", "fedce")
+PAYOUTS = ("shapley", "shapley_sum", "shapley_loss", "shapley_loss_round", "shapley_loss_gain", "reputation", "fedce")
 DEFAULT_AGGREGATION: dict[str, Any] = {
     "rules": [{"name": "clip", "gamma": 1.0}, {"name": "cosine", "threshold": 0.0}],
     "reputation": "rffl",
@@ -51,6 +51,7 @@ class SimulationConfig:
     epochs: int = 2
     lr: float = 0.1
     batch_size: int = 16
+    momentum: float = 0.0
     server: str = "pipeline"
     aggregation: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_AGGREGATION))
     standalone: bool = False
@@ -83,6 +84,11 @@ class SimulationResult:
     standalone_accuracy: dict[str, float]
     backdoor_success: float | None
     shapley_evaluations: int
+    # per round, the exact/GTG Shapley value of every kept owner under each utility
+    # ("accuracy", "neg_loss"), so other payout rules can be studied without rerunning
+    round_values: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # per round, v(N) − v(∅) of each utility: the change the round's aggregate made
+    round_gains: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +139,7 @@ class _Owners:
             epochs=self.config.epochs,
             lr=self.config.lr,
             batch_size=self.config.batch_size,
+            momentum=self.config.momentum,
             seed=derived_seed(self.config.seed, owner, round_index),
         )
         train_local(model, self.data[owner], cfg)
@@ -245,6 +252,9 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     # FedSV (Wang et al. 2020): round values are summed over rounds and shared out at the end
     value_sums = {name: dict.fromkeys(owners.ids, 0.0) for name in ("shapley_sum", "shapley_loss")}
     accuracy: list[float] = []
+    round_values: dict[str, list[dict[str, float]]] = {"accuracy": [], "neg_loss": []}
+    round_gains: dict[str, list[float]] = {"accuracy": [], "neg_loss": []}
+    gain_paid = dict.fromkeys(owners.ids, 0.0)
     evaluations = 0
     previous_delta = np.zeros_like(theta)
     f = len(owners.attackers)
@@ -261,12 +271,20 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
             batch = UpdateBatch.from_updates(updates, kept=kept).derive(scale=outcome.scale)
             if pipeline.contribution == "shapley" and np.any(kept):
                 effective = batch.effective_rows().astype(np.float32)
+                shapley_options = dict(pipeline.contribution_options)
+                coalition_weights = None
+                if shapley_options.pop("coalition", "mean") == "weighted":
+                    # the weights the aggregate used on the (clipped) kept rows
+                    scale = np.asarray(outcome.scale, dtype=np.float64)[kept]
+                    coefficients = np.asarray(outcome.coefficients, dtype=np.float64)[kept]
+                    coalition_weights = np.where(scale > 0, coefficients / np.where(scale > 0, scale, 1.0), 0.0)
                 result = round_shapley(
                     theta,
                     effective,
                     evaluator,
                     seed=derived_seed(config.seed, round_index, "sv"),
-                    **pipeline.contribution_options,
+                    weights=coalition_weights,
+                    **shapley_options,
                 )
                 evaluations += result.evaluations
                 kept_ids = [s for s, k in zip(senders, kept, strict=True) if k]
@@ -275,15 +293,32 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
                     payout["shapley"][owner] += share / config.rounds
                 for owner, value in zip(kept_ids, result.values, strict=True):
                     value_sums["shapley_sum"][owner] += float(value)
+                round_values["accuracy"].append(dict(zip(kept_ids, map(float, result.values), strict=True)))
+                round_gains["accuracy"].append(result.full_utility - result.empty_utility)
                 loss_result = round_shapley(
                     theta,
                     effective,
                     loss_evaluator,
                     seed=derived_seed(config.seed, round_index, "sv-loss"),
-                    **pipeline.contribution_options,
+                    weights=coalition_weights,
+                    **shapley_options,
                 )
                 for owner, value in zip(kept_ids, loss_result.values, strict=True):
                     value_sums["shapley_loss"][owner] += float(value)
+                # shapley_loss_gain: the round's validation-loss improvement, shared by positive
+                # Shapley value (with no negative value it is the round's Shapley value itself)
+                gain = max(loss_result.full_utility - loss_result.empty_utility, 0.0)
+                for owner, share in zip(kept_ids, payout_shares(loss_result.values), strict=True):
+                    gain_paid[owner] += gain * float(share)
+                # shapley_loss_round: what the contract pays with metric neg_loss (equal round pools)
+                for owner, share in zip(kept_ids, payout_shares(loss_result.values, fallback), strict=True):
+                    payout["shapley_loss_round"][owner] += share / config.rounds
+                round_values["neg_loss"].append(dict(zip(kept_ids, map(float, loss_result.values), strict=True)))
+                round_gains["neg_loss"].append(loss_result.full_utility - loss_result.empty_utility)
+            elif pipeline.contribution == "shapley":
+                for utility in ("accuracy", "neg_loss"):
+                    round_values[utility].append({})
+                    round_gains[utility].append(0.0)
             if outcome.reputations:
                 for owner, share in zip(
                     owners.ids,
@@ -314,6 +349,8 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     for name, sums in value_sums.items():
         shares = payout_shares(np.array([sums[o] for o in owners.ids]))
         payout[name] = {o: float(share) for o, share in zip(owners.ids, shares, strict=True)}
+    shares = payout_shares(np.array([gain_paid[o] for o in owners.ids]))
+    payout["shapley_loss_gain"] = {o: float(share) for o, share in zip(owners.ids, shares, strict=True)}
     backdoor = None
     if config.attack == "backdoor":
         trigger = backdoor_trigger(config.dataset)
@@ -333,4 +370,6 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
         standalone_accuracy=standalone,
         backdoor_success=backdoor,
         shapley_evaluations=evaluations,
+        round_values=round_values if server is not None else {},
+        round_gains=round_gains if server is not None else {},
     )

@@ -3,12 +3,16 @@
 Grid: data set × Dirichlet α × attack × attacker fraction × seed, 10 data owners, 20 rounds.
 For every cell: final test accuracy relative to attack-free FedAvg (same data set, α, seed),
 share of attackers and of honest owners removed by RFFL, and fairness (Pearson correlation,
-over honest owners, between total Shapley payout share and standalone accuracy). Peers:
+over honest owners, between total payout share and standalone accuracy) for every payout rule
+(Shapley on validation accuracy or loss, per round or summed, gain-weighted; reputation). Peers:
 our FedAvg and Flower's aggregation functions (FedAvg, Krum, FedMedian, FedTrimmedAvg) on
 the same owners and attacks. Shapley accuracy: GTG-Shapley against exact values on real
 rounds with n = 10. Prints tables and writes benchmarks/results/robustness.json.
 
-    python benchmarks/robustness.py            # full grid (≈ 15-25 min on 2 cores)
+Owners train as the product's clients do (5 local epochs, lr 0.1, momentum 0.9, batch 32;
+--epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v4 by default (--spec).
+
+    python benchmarks/robustness.py --workers 2 --coalition weighted  # full grid (≈ 22 min on 2 shared cores)
     python benchmarks/robustness.py --quick    # smoke run (≈ 1 min)
 """
 
@@ -38,27 +42,59 @@ GAMMA = {"digits": 1.0, "breast_cancer": 0.5}
 PEERS = ("fedavg_honest", "fedavg", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
 
 
-def aggregation_spec(dataset: str, version: str = "v3") -> dict[str, Any]:
-    """v1: MAD → clip → cosine(weighted mean); v2: near-duplicate → clip → cosine(weighted); v3: … cosine(median)."""
+CLASSES = {"digits": 10, "breast_cancer": 2}
+# settings that shape every run of a grid (restored by --resummarise)
+GRID_ARGUMENTS = ("spec", "gamma", "beta", "rffl_alpha", "coalition", "epochs", "lr", "momentum", "batch_size")
+RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95}
+# v4 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
+BINARY_RFFL_ALPHA = 0.98
+# how data owners train, as the product's clients do (client/demo.py: 5 epochs, lr 0.1,
+# momentum 0.9, batch 32); the v1-v3 results used the simulator's lighter default (2 epochs,
+# batch 16, no momentum), far from converged after 20 rounds
+TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
+
+
+def aggregation_spec(
+    dataset: str,
+    version: str = "v4",
+    gamma: float | None = None,
+    beta: str = "1/3",
+    rffl_alpha: float | None = None,
+    coalition: str = "mean",
+) -> dict[str, Any]:
+    """The task's aggregation spec per pipeline version.
+
+    v1: MAD → clip → cosine(weighted mean) → RFFL(α 0.95); v2: near-duplicate → clip →
+    cosine(weighted) → RFFL; v3: … cosine(median) → RFFL. v4 = v3 on a task with more than two
+    classes; on a two-class task near-duplicate → clip → RFFL(α 0.98) with no per-round cosine
+    filter: with label-skewed owners the honest holders of the minority class point away from
+    the crowd, the filter drops them every round and RFFL (α 0.95) removes them, and the model
+    collapses to the majority class (breast cancer, α = 0.5, seed 2: 0.63 accuracy). Sign- and
+    label-flippers score φ ≈ −1 and still reach zero reputation at α = 0.98; on ten classes the
+    filter and the faster α = 0.95 are what remove free-riders (φ ≈ 0) within 20 rounds.
+    """
+    gamma = GAMMA[dataset] if gamma is None else gamma
+    binary_v4 = version == "v4" and CLASSES[dataset] <= 2
+    if rffl_alpha is None:
+        rffl_alpha = BINARY_RFFL_ALPHA if binary_v4 else RFFL_ALPHA[version]
     if version == "v1":
         rules: list[dict[str, Any]] = [
             {"name": "norm_outlier", "method": "mad", "k": 3.0, "side": "upper"},
-            {"name": "clip", "gamma": GAMMA[dataset]},
+            {"name": "clip", "gamma": gamma},
             {"name": "cosine", "threshold": 0.0},
         ]
     else:
         # duplicates first, so identical attacker rows cannot skew any statistic; no MAD norm
         # filter: clipping already bounds norms, and at α = 0.5 the largest honest data sets
         # give the largest norms, which the MAD band (centred on the crowd) would drop
-        rules = [
-            {"name": "near_duplicate", "threshold": 0.99},
-            {"name": "clip", "gamma": GAMMA[dataset]},
-            {"name": "cosine", "threshold": 0.0, "reference": "median" if version == "v3" else "weighted"},
-        ]
+        rules = [{"name": "near_duplicate", "threshold": 0.99}, {"name": "clip", "gamma": gamma}]
+        if version in ("v2", "v3") or (version == "v4" and not binary_v4):
+            reference = "weighted" if version == "v2" else "median"
+            rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
     return {
         "rules": rules,
-        "reputation": {"name": "rffl", "alpha": 0.95, "beta": "1/3"},
-        "contribution": {"name": "shapley", "method": "exact"},
+        "reputation": {"name": "rffl", "alpha": rffl_alpha, "beta": beta},
+        "contribution": {"name": "shapley", "method": "exact", "coalition": coalition},
     }
 
 
@@ -77,7 +113,18 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         attacker_fraction=job["fraction"],
         hidden=HIDDEN[job["dataset"]],
         server=job["server"],
-        aggregation=aggregation_spec(job["dataset"], job.get("spec", "v3")),
+        aggregation=aggregation_spec(
+            job["dataset"],
+            job.get("spec", "v4"),
+            gamma=job.get("gamma"),
+            beta=job.get("beta", "1/3"),
+            rffl_alpha=job.get("rffl_alpha"),
+            coalition=job.get("coalition", "mean"),
+        ),
+        epochs=job.get("epochs", 2),
+        lr=job.get("lr", 0.1),
+        batch_size=job.get("batch_size", 16),
+        momentum=job.get("momentum", 0.0),
         standalone=job.get("standalone", False),
         split=job.get("split", "dirichlet"),
     )
@@ -94,8 +141,19 @@ def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def _shapley_accuracy(dataset: str, seeds: Sequence[int], rounds: Sequence[int]) -> list[dict[str, Any]]:
-    """GTG vs exact on real rounds: θ_t and the 10 honest updates of an attack-free run."""
+def _shapley_accuracy(
+    dataset: str,
+    seeds: Sequence[int],
+    rounds: Sequence[int],
+    training: dict[str, Any] | None = None,
+    metrics: Sequence[str] = ("accuracy",),
+) -> list[dict[str, Any]]:
+    """GTG vs exact on real rounds: θ_t and the 10 honest updates of an attack-free run, per utility.
+
+    A round where GTG's between-round truncation fires (v(N) = v(∅), common for accuracy on a
+    small validation set once the model has converged) gives all-zero GTG values: Spearman is
+    undefined there (NaN) and the row says `round_truncated`.
+    """
     import torch
     from scipy.stats import spearmanr
 
@@ -107,18 +165,20 @@ def _shapley_accuracy(dataset: str, seeds: Sequence[int], rounds: Sequence[int])
 
     rows = []
     for seed in seeds:
-        config = sim.SimulationConfig(dataset=dataset, seed=seed, hidden=HIDDEN[dataset], server="fedavg")
+        config = sim.SimulationConfig(
+            dataset=dataset, seed=seed, hidden=HIDDEN[dataset], server="fedavg", **(training or {})
+        )
         data, schema = load_builtin(dataset)
         train, val, _ = split_holdout(data, config.val_fraction, config.test_fraction, seed=seed)
         parts = dirichlet_split(train.y, config.n_owners, config.dirichlet_alpha, seed=seed)
         spec = ModelSpec("mlp", schema.num_features, schema.num_classes, HIDDEN[dataset])
         owners = sim._Owners(config, spec, train, parts)
         theta = flatten(model_to_arrays(build_model(spec, seed=seed)), spec).astype(np.float32)
-        evaluator = BatchedModelEvaluator(spec, val.X, val.y)
+        evaluators = {metric: BatchedModelEvaluator(spec, val.X, val.y, metric=metric) for metric in metrics}
         sizes = np.array([len(owners.data[o]) for o in owners.ids], dtype=np.float32)
         for round_index in range(max(rounds) + 1):
             updates = owners.round_updates(owners.ids, theta, round_index, np.zeros_like(theta))
-            if round_index in rounds:
+            for metric, evaluator in evaluators.items() if round_index in rounds else ():
                 started = time.perf_counter()
                 exact = exact_shapley(CoalitionUtility(theta, updates, evaluator))
                 exact_seconds = time.perf_counter() - started
@@ -129,8 +189,10 @@ def _shapley_accuracy(dataset: str, seeds: Sequence[int], rounds: Sequence[int])
                 rows.append(
                     {
                         "dataset": dataset,
+                        "metric": metric,
                         "seed": seed,
                         "round": round_index,
+                        "round_truncated": gtg.round_truncated,
                         "spearman": float(rho),
                         "mae": float(np.mean(np.abs(exact.values - gtg.values))),
                         "mean_abs_exact": float(np.mean(np.abs(exact.values))),
@@ -143,6 +205,24 @@ def _shapley_accuracy(dataset: str, seeds: Sequence[int], rounds: Sequence[int])
                 )
             theta = theta + (sizes / sizes.sum()) @ updates
     return rows
+
+
+def derived_payouts(run: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The run's payouts plus the per-round loss-Shapley rule (equal round pools, the contract's
+    split with metric neg_loss) rebuilt from the recorded round values when the run predates it."""
+    payout = dict(run.get("payout") or {})
+    rounds = (run.get("round_values") or {}).get("neg_loss")
+    if payout and rounds and "shapley_loss_round" not in payout:
+        from aggregator.shapley import payout_shares
+
+        paid = dict.fromkeys(run["owners"], 0.0)
+        for values in rounds:
+            owners = list(values)
+            if owners:
+                for owner, share in zip(owners, payout_shares(np.array([values[o] for o in owners])), strict=True):
+                    paid[owner] += float(share) / len(rounds)
+        payout["shapley_loss_round"] = paid
+    return payout
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,7 +261,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 rated = [o for o in honest if o in alone]
                 if rated:
                     spread.append(float(np.std([alone[o] for o in rated])))
-                for kind, paid in run["payout"].items():
+                for kind, paid in derived_payouts(run).items():
                     fairness[kind].append(_pearson([paid[o] for o in rated], [alone[o] for o in rated]))
             if run["backdoor_success"] is not None:
                 backdoor.append(run["backdoor_success"])
@@ -245,6 +325,10 @@ def build_jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
             for seed in range(args.seeds):
                 base = {"dataset": dataset, "alpha": alpha, "seed": seed, "rounds": args.rounds, "spec": args.spec}
                 base["split"] = args.split
+                base.update(epochs=args.epochs, lr=args.lr, momentum=args.momentum, batch_size=args.batch_size)
+                base.update(beta=args.beta, rffl_alpha=args.rffl_alpha, coalition=args.coalition)
+                if args.gamma is not None:
+                    base["gamma"] = args.gamma
                 jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "fedavg", "standalone": True})
                 jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "pipeline"})
                 for attack in args.attacks:
@@ -270,8 +354,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--spec", choices=("v1", "v2", "v3"), default="v3", help="aggregation pipeline version")
+    parser.add_argument("--spec", choices=tuple(RFFL_ALPHA), default="v4", help="aggregation pipeline version")
+    parser.add_argument("--gamma", type=float, help=f"clip norm Γ (default per data set: {GAMMA})")
+    parser.add_argument("--beta", default="1/3", help="RFFL removal threshold β (a task setting)")
+    parser.add_argument("--rffl-alpha", type=float, help="RFFL reputation memory α (default per spec version)")
+    parser.add_argument("--coalition", choices=("mean", "weighted"), default="mean", help="Shapley sub-model")
+    parser.add_argument("--epochs", type=int, default=TRAINING["epochs"], help="owners' local epochs per round")
+    parser.add_argument("--lr", type=float, default=TRAINING["lr"])
+    parser.add_argument("--momentum", type=float, default=TRAINING["momentum"])
+    parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"])
     parser.add_argument("--skip-shapley-accuracy", action="store_true")
+    parser.add_argument("--shapley-seeds", type=int, default=2, help="seeds for GTG vs exact")
+    parser.add_argument(
+        "--shapley-metrics", nargs="+", default=["accuracy", "neg_loss"], choices=["accuracy", "neg_loss"]
+    )
+    parser.add_argument(
+        "--resummarise",
+        type=Path,
+        help="re-summarise the runs of an existing results file without simulating (GTG vs exact is recomputed "
+        "unless --skip-shapley-accuracy, which keeps the file's rows)",
+    )
     parser.add_argument(
         "--split", choices=("dirichlet", "powerlaw"), default="dirichlet", help="owner data split (RFFL/CFFL: powerlaw)"
     )
@@ -279,16 +381,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.datasets, args.alphas, args.seeds, args.rounds = ["digits"], [0.5], 1, 6
         args.attacks, args.fractions, args.peer_seeds, args.shapley_rounds = ["sign_flip", "free_rider"], [0.3], 1, [0]
-    jobs = build_jobs(args)
-    started = time.perf_counter()
-    print(f"running {len(jobs)} simulations on {args.workers} worker(s)...", flush=True)
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        runs = list(pool.map(_job, jobs, chunksize=1))
-    grid_seconds = time.perf_counter() - started
+    previous: dict[str, Any] | None = None
+    if args.resummarise is not None:
+        # re-analyse a results file (e.g. a new payout rule from the recorded round values), no reruns
+        previous = json.loads(args.resummarise.read_text())
+        grid_keys = set(GRID_ARGUMENTS) | {"datasets", "alphas", "attacks", "fractions", "seeds", "peer_seeds"}
+        for key, value in previous["arguments"].items():
+            if key in grid_keys | {"rounds", "peers", "workers", "quick", "split"}:
+                setattr(args, key, value)
+        runs, grid_seconds = previous["runs"], previous["grid_seconds"]
+    else:
+        jobs = build_jobs(args)
+        started = time.perf_counter()
+        print(f"running {len(jobs)} simulations on {args.workers} worker(s)...", flush=True)
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            runs = list(pool.map(_job, jobs, chunksize=1))
+        grid_seconds = time.perf_counter() - started
     summary = summarise(runs)
     pipeline_rows = [c for c in summary["cells"] if c["server"] == "pipeline"]
+    described = "; ".join(
+        f"{d}: {' → '.join(r['name'] for r in spec['rules'])} → RFFL(α {spec['reputation']['alpha']})"
+        for d in args.datasets
+        for spec in [aggregation_spec(d, args.spec, args.gamma, args.beta, args.rffl_alpha, args.coalition)]
+    )
     print_table(
-        "fedmarket pipeline (norm-outlier → clip → cosine → RFFL, exact Shapley payouts)",
+        f"fedmarket pipeline {args.spec} ({described}; exact Shapley payouts)",
         pipeline_rows,
         [
             "dataset",
@@ -305,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "fairness_shapley",
             "fairness_shapley_sum",
             "fairness_shapley_loss",
+            "fairness_shapley_loss_round",
+            "fairness_shapley_loss_gain",
             "fairness_reputation",
             "standalone_std",
             "backdoor_success",
@@ -320,14 +439,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         list(by_attack.values()),
         ["dataset", "attack", "pipeline", *PEERS],
     )
-    shapley_rows = []
+    shapley_rows = list(previous["shapley_accuracy"]) if previous is not None and args.skip_shapley_accuracy else []
     for dataset in [] if args.skip_shapley_accuracy else args.datasets:
-        shapley_rows += _shapley_accuracy(dataset, list(range(min(args.seeds, 2))), args.shapley_rounds)
+        training = {k: getattr(args, k) for k in ("epochs", "lr", "momentum", "batch_size")}
+        seeds = list(range(min(args.seeds, args.shapley_seeds)))
+        shapley_rows += _shapley_accuracy(dataset, seeds, args.shapley_rounds, training, args.shapley_metrics)
     print_table(
         "GTG-Shapley vs exact (n = 10, 2^10 = 1024 coalitions)",
         shapley_rows,
         [
             "dataset",
+            "metric",
             "seed",
             "round",
             "spearman",
@@ -343,6 +465,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload = {
         "benchmark": "robustness",
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "owner_training": {k: getattr(args, k) for k in ("epochs", "lr", "momentum", "batch_size")},
+        "aggregation_specs": {
+            d: aggregation_spec(d, args.spec, args.gamma, args.beta, args.rffl_alpha, args.coalition)
+            for d in args.datasets
+        },
         "grid_seconds": grid_seconds,
         "summary": summary,
         "shapley_accuracy": shapley_rows,

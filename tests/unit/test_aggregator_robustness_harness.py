@@ -1,0 +1,51 @@
+"""The robustness benchmark's task specs parse, and re-summarising derives the per-round loss payout."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from aggregator.pipeline import build_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def robustness():
+    spec = importlib.util.spec_from_file_location("robustness_bench", ROOT / "benchmarks" / "robustness.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["robustness_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
+@pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
+def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
+    pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
+    assert pipeline.reputation == "rffl" and pipeline.contribution == "shapley"
+
+
+def test_v4_drops_the_cosine_filter_and_slows_reputation_only_on_two_classes(robustness) -> None:
+    binary = robustness.aggregation_spec("breast_cancer", "v4")
+    multi = robustness.aggregation_spec("digits", "v4")
+    assert [r["name"] for r in binary["rules"]] == ["near_duplicate", "clip"]
+    assert binary["reputation"]["alpha"] == 0.98
+    assert [r["name"] for r in multi["rules"]] == ["near_duplicate", "clip", "cosine"]
+    assert multi["rules"][-1]["reference"] == "median" and multi["reputation"]["alpha"] == 0.95
+    assert robustness.aggregation_spec("breast_cancer", "v4", rffl_alpha=0.9)["reputation"]["alpha"] == 0.9
+
+
+def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:
+    run = {
+        "owners": ["a", "b", "c"],
+        "payout": {"shapley": {"a": 0.5, "b": 0.5, "c": 0.0}},
+        "round_values": {"neg_loss": [{"a": 0.3, "b": 0.1, "c": -0.2}, {"a": -0.1, "b": 0.2}, {}]},
+    }
+    paid = robustness.derived_payouts(run)["shapley_loss_round"]
+    assert paid == pytest.approx({"a": 0.75 / 3, "b": 1.25 / 3, "c": 0.0})
+    already = {**run, "payout": {**run["payout"], "shapley_loss_round": {"a": 1.0, "b": 0.0, "c": 0.0}}}
+    assert robustness.derived_payouts(already)["shapley_loss_round"]["a"] == 1.0
