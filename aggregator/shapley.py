@@ -9,6 +9,25 @@ truncation (stop a walk once |v(N) − v(prefix)| < ε), between-round truncatio
 |v(N) − v(∅)| ≤ threshold) and a convergence test (≥ max(30, n) permutations, stop when the
 relative change of the estimate over the last 10 permutations is below 5%).
 
+The default sampler/estimator refines GTG's guided sampling (measured on 24 real n = 10 rounds in
+benchmarks/robustness.py: mean Spearman vs exact 0.94 → ≥ 0.97 at ~half of 2^n evaluations):
+- antithetic guided permutations: permutations come in blocks of 2n, the k-th guided permutation
+  (led by owner k) and its reverse (ended by owner k), so every owner leads and ends equally often
+  (Mitchell et al., "Sampling Permutations for Shapley Value Estimation", JMLR 2022: antithetic
+  permutations cut the estimator's variance);
+- stratified estimate from every memoised coalition: each evaluated pair (S, S ∪ {i}) is a sample
+  of i's marginal contribution in stratum |S|, whether or not one walk produced both; φ_i is the
+  mean over strata of the stratum means (stratified Shapley sampling, Maleki et al. 2013,
+  "Bounding the Estimation Error of Sampling-based Shapley Value Approximation"; Castro et al.
+  2017), so coalitions shared between walks are used by every owner they inform. Strata 0 and
+  n−1 are exact after one block (every owner leads and ends a walk);
+- additive efficient normalisation: the residual v(N) − v(∅) − Σφ is spread equally (the L2
+  projection onto the efficiency hyperplane; ranks are unchanged);
+- no within-round truncation by default (ε = 0): with a coarse metric such as accuracy a prefix
+  often ties v(N) while later marginals are not zero, and dropping them biased the estimate;
+- convergence once per block: relative L1 change of the estimate since the previous block.
+`sampling="guided", estimator="walk"` reproduces the paper's estimator (ε = 0.001 by default).
+
 Everything is deterministic given the round seed, so an auditor recomputes the same values.
 Coalition utilities are memoised by bitmask and evaluated in batches: sub-model parameters are
 built with one matrix product (membership/|S| @ Δ) and the MLP forward runs over all of them
@@ -155,18 +174,35 @@ def exact_shapley(utility: CoalitionUtility) -> ShapleyResult:
     return ShapleyResult(phi, "exact", utility.evaluations, 0, float(full), float(values[0]), False)
 
 
+GTG_SAMPLINGS = ("antithetic", "guided")
+GTG_ESTIMATORS = ("stratified", "walk")
+
+
 def gtg_shapley(
     utility: CoalitionUtility,
     seed: int,
     *,
-    epsilon: float = 0.001,
+    epsilon: float | None = None,
     round_threshold: float = 0.0,
     min_permutations: int | None = None,
     max_permutations: int = 500,
     tolerance: float = 0.05,
     window: int = 10,
+    sampling: str = "antithetic",
+    estimator: str = "stratified",
 ) -> ShapleyResult:
-    """GTG-Shapley estimate (guided permutations with within/between-round truncation)."""
+    """GTG-Shapley estimate (guided permutations with within/between-round truncation).
+
+    `epsilon` (within-round truncation) defaults to 0.001 for the paper's walk estimator and 0
+    (off) for the stratified one. `window` applies to `sampling="guided", estimator="walk"` (the
+    paper's per-permutation test); otherwise convergence is tested once per block of permutations.
+    """
+    if sampling not in GTG_SAMPLINGS:
+        raise ValueError(f"unknown GTG sampling {sampling!r}; expected one of {GTG_SAMPLINGS}")
+    if estimator not in GTG_ESTIMATORS:
+        raise ValueError(f"unknown GTG estimator {estimator!r}; expected one of {GTG_ESTIMATORS}")
+    if epsilon is None:
+        epsilon = 0.001 if estimator == "walk" else 0.0
     n = utility.n
     full_mask = (1 << n) - 1
     v_empty, v_full = utility.values([0, full_mask])
@@ -174,6 +210,91 @@ def gtg_shapley(
         return ShapleyResult(np.zeros(n), "gtg", utility.evaluations, 0, float(v_full), float(v_empty), True)
     rng = np.random.default_rng(seed)
     minimum = max(30, n) if min_permutations is None else min_permutations
+    if sampling == "guided" and estimator == "walk":
+        return _gtg_paper(utility, rng, v_empty, v_full, epsilon, minimum, max_permutations, tolerance, window)
+    pairs = _StratumPairs(n) if estimator == "stratified" else None
+    totals = np.zeros(n)
+    estimate = np.zeros(n)
+    previous: np.ndarray | None = None
+    done = 0
+    while done < max_permutations:
+        perms = []
+        for first in range(n):
+            rest = rng.permutation(np.array([i for i in range(n) if i != first]))
+            perm = np.concatenate([[first], rest]).astype(np.int64)
+            perms.append(perm)
+            if sampling == "antithetic":
+                perms.append(perm[::-1].copy())
+        perms = perms[: max_permutations - done]
+        marginals = _walk_permutations(utility, perms, v_empty, v_full, epsilon)
+        done += len(perms)
+        if pairs is None:
+            totals += marginals.sum(axis=0)
+            estimate = totals / done
+        else:
+            estimate = pairs.update(utility.memo).estimate()
+            estimate = estimate + (v_full - v_empty - estimate.sum()) / n
+            if len(utility.memo) == 1 << n:  # every coalition evaluated: the estimate is exact
+                break
+        if previous is not None and done >= minimum:
+            scale = float(np.sum(np.abs(estimate)))
+            if scale == 0.0 or float(np.sum(np.abs(estimate - previous))) / scale < tolerance:
+                break
+        previous = estimate
+    return ShapleyResult(estimate.copy(), "gtg", utility.evaluations, done, float(v_full), float(v_empty), False)
+
+
+class _StratumPairs:
+    """Sums of v(S ∪ {i}) − v(S) per owner i and stratum |S| over all memoised pairs, kept incrementally."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.sums = np.zeros((n, n))
+        self.counts = np.zeros((n, n), dtype=np.int64)
+        self.seen: set[int] = set()
+
+    def update(self, memo: dict[int, float]) -> _StratumPairs:
+        for mask, value in memo.items():
+            if mask in self.seen:
+                continue
+            size = mask.bit_count()
+            for i in range(self.n):
+                other = mask ^ (1 << i)
+                if other not in self.seen:
+                    continue
+                if (mask >> i) & 1:
+                    self.sums[i, size - 1] += value - memo[other]
+                    self.counts[i, size - 1] += 1
+                else:
+                    self.sums[i, size] += memo[other] - value
+                    self.counts[i, size] += 1
+            self.seen.add(mask)
+        return self
+
+    def estimate(self) -> np.ndarray:
+        """Mean over strata of the stratum means; an owner's unsampled strata take its sampled mean."""
+        observed = self.counts > 0
+        means = np.divide(self.sums, self.counts, out=np.zeros_like(self.sums), where=observed)
+        out = np.zeros(self.n)
+        for i in range(self.n):
+            if observed[i].any():
+                out[i] = float(means[i, observed[i]].mean())
+        return out
+
+
+def _gtg_paper(
+    utility: CoalitionUtility,
+    rng: np.random.Generator,
+    v_empty: float,
+    v_full: float,
+    epsilon: float,
+    minimum: int,
+    max_permutations: int,
+    tolerance: float,
+    window: int,
+) -> ShapleyResult:
+    """Liu et al.'s estimator: mean marginal along guided walks, per-permutation convergence test."""
+    n = utility.n
     totals = np.zeros(n)
     history: list[np.ndarray] = []
     done = 0
