@@ -69,26 +69,41 @@ class DataOwner:
             return self.contract.join(task_id, 0)
         return self.contract.join(task_id, info.stake)
 
-    def train_and_submit(
-        self, task_id: int, round_: int, progress: Callable[[int, int], None] | None = None,
-        transform: UpdateTransform | None = None,
-    ) -> SubmissionReport:
-        """Run one round: train from the current global model and record the sealed update on chain."""
+    def open_round(self, task_id: int, round_: int) -> tuple[TaskInfo, TaskSpec]:
+        """The task and its spec, if it is taking updates for `round_`; a clear error otherwise."""
         info, spec = self.task(task_id)
         if info.status is not TaskStatus.RUNNING or info.current_round != round_:
             raise FedmarketError(
                 f"task {task_id} is not taking updates for round {round_} "
                 f"(status {info.status.name.lower()}, open round {info.current_round})"
             )
+        return info, spec
+
+    def train_update(
+        self, task_id: int, round_: int, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """Train from the round's global model on the private data; returns (float deltas, final loss)."""
+        info, spec = self.open_round(task_id, round_)
         global_arrays = self.files.model(info.model_cid, spec)
         model = build_model(spec.model, seed=0)
         load_arrays(model, global_arrays)
         config = replace(TrainConfig.from_dict(spec.training), seed=self._seed(task_id, round_))
         loss = train_local(model, self.data, config, progress)
-        delta = model_delta(model_to_arrays(model), global_arrays)
+        return model_delta(model_to_arrays(model), global_arrays), loss
+
+    def train_and_submit(
+        self, task_id: int, round_: int, progress: Callable[[int, int], None] | None = None,
+        transform: UpdateTransform | None = None,
+    ) -> SubmissionReport:
+        """Run one round: train from the current global model and record the sealed update on chain."""
+        delta, loss = self.train_update(task_id, round_, progress)
         if transform is not None:
             delta = transform(delta)
+        return self.submit_delta(task_id, round_, delta, loss)
 
+    def submit_delta(self, task_id: int, round_: int, delta: dict[str, np.ndarray], loss: float) -> SubmissionReport:
+        """Quantize, commit, seal to the aggregator's key, upload and record one update for `round_`."""
+        _, spec = self.open_round(task_id, round_)
         header = UpdateHeader(
             task_id=task_id, round=round_, num_samples=len(self.data), scale_bits=spec.scale_bits, sender=self.address
         )

@@ -13,6 +13,7 @@ from client.commands.context import State, console, eth, reports_errors, state_o
 from client.data_owner import DataOwner
 from client.training import TrainConfig, evaluate, model_delta, train_local
 from client.training_cli import FollowEvent, follow_task
+from client.update_file import load_update, save_update
 from marketplace.chain.events import Withdrawn
 from marketplace.chain.marketplace_contract import TaskStatus
 from marketplace.data import load_data_file
@@ -64,7 +65,9 @@ def train(
     ctx: typer.Context,
     task_id: int = typer.Argument(..., help="Task id."),
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
-    out: Path | None = typer.Option(None, help="Also save the model update (npz of float32 deltas) here."),
+    out: Path | None = typer.Option(
+        None, help="Also save the model update here (npz of float32 deltas); send it with `submit --update`."
+    ),
 ) -> None:
     """Train locally from the task's current global model and report loss and accuracy on your data.
 
@@ -84,7 +87,7 @@ def train(
     after = evaluate(model, owner.data)
     delta = model_delta(model_to_arrays(model), global_arrays)
     if out is not None:
-        np.savez(out, **delta)  # type: ignore[arg-type]
+        save_update(out, task_id, info.current_round, info.model_cid, loss, delta)
     norm = float(np.sqrt(sum(float(np.sum(d.astype(np.float64) ** 2)) for d in delta.values())))
     data_out = {"task_id": task_id, "round": info.current_round, "loss": loss, "accuracy_before": before["accuracy"],
                 "accuracy_after": after["accuracy"], "update_norm": norm,
@@ -92,7 +95,8 @@ def train(
     saved = f", saved to {out}" if out else ""
     state.emit(data_out, f"round {info.current_round}: loss {loss:.4f}, accuracy on your data "
                          f"{before['accuracy']:.3f} → {after['accuracy']:.3f}, update norm {norm:.3f}{saved}; "
-                         f"send it with `fedmarket submit {task_id}`")  # fmt: skip
+                         f"send it with `fedmarket submit {task_id}"
+                         f"{' --update ' + str(out) if out else ' --data ' + str(data)}`")  # fmt: skip
 
 
 @reports_errors
@@ -100,10 +104,13 @@ def submit(
     ctx: typer.Context,
     task_id: int = typer.Argument(..., help="Task id."),
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    update: Path | None = typer.Option(
+        None, help="Send this update saved by `fedmarket train --out` instead of training now (same round only)."
+    ),
 ) -> None:
-    """Train for the open round, then quantize, commit, seal to the aggregator's key, upload and submit.
+    """Train for the open round (or take a saved update), then quantize, commit, seal, upload and submit.
 
-    Example: fedmarket --account 0xabc... submit 1 --data mydata.csv
+    Example: fedmarket --account 0xabc... submit 1 --data mydata.csv [--update update.npz]
     """
     state = state_of(ctx)
     owner = _data_owner(state, task_id, data)
@@ -111,10 +118,14 @@ def submit(
     if info.status is not TaskStatus.RUNNING:
         raise FedmarketError(f"task {task_id} is {info.status.name.lower()}, not taking updates",
                              hint=f"see `fedmarket task status {task_id}`")  # fmt: skip
-    epochs = int(spec.training.get("epochs", TrainConfig.epochs))
-    with _bar() as bar:
-        job = bar.add_task(f"round {info.current_round}: training", total=epochs)
-        report = owner.train_and_submit(task_id, info.current_round, lambda d, _t: bar.update(job, completed=d))
+    if update is not None:
+        saved = load_update(update, task_id, info.current_round, info.model_cid, spec.shapes)
+        report = owner.submit_delta(task_id, info.current_round, saved.delta, saved.loss)
+    else:
+        epochs = int(spec.training.get("epochs", TrainConfig.epochs))
+        with _bar() as bar:
+            job = bar.add_task(f"round {info.current_round}: training", total=epochs)
+            report = owner.train_and_submit(task_id, info.current_round, lambda d, _t: bar.update(job, completed=d))
     state.emit({"task_id": task_id, "round": report.round, "update_cid": report.update_cid,
                 "sealed_bytes": report.sealed_bytes, "loss": report.train_loss, "gas": report.submit.gas_used},
                f"round {report.round}: update {report.update_cid} ({report.sealed_bytes:,} bytes sealed) "

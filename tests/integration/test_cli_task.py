@@ -103,14 +103,21 @@ def test_full_task_through_the_commands(
     assert "AlreadyJoined" in RUNNER.invoke(app, [*base, "--dev-account", "2", "join", str(task_id), "--data",
                                                   str(data[0])]).output  # fmt: skip
     cli(base, "task", "start", str(task_id), dev=0)
-    trained = cli(base, "train", str(task_id), "--data", str(data[0]), dev=2)
-    assert trained["accuracy_after"] > trained["accuracy_before"]
+    saved = workdir / "update-round-1"  # no .npz suffix: the file keeps the name it was given
+    trained = cli(base, "train", str(task_id), "--data", str(data[0]), "--out", str(saved), dev=2)
+    assert trained["accuracy_after"] > trained["accuracy_before"] and trained["saved"] == str(saved)
 
     aggregator = start_aggregator(base, workdir, task_id)
     try:
         for round_ in (1, 2):
+            if round_ == 2:  # the round-1 file was trained from the round-1 model: refused, nothing sent
+                stale = RUNNER.invoke(app, [*base, "--dev-account", "2", "submit", str(task_id), "--data",
+                                            str(data[0]), "--update", str(saved)])  # fmt: skip
+                assert stale.exit_code == 1 and "was trained in round 1" in " ".join(stale.output.split())
             for i, path in enumerate(data):
-                assert cli(base, "submit", str(task_id), "--data", str(path), dev=2 + i)["round"] == round_
+                extra = ["--update", str(saved)] if (round_, i) == (1, 0) else []
+                sent = cli(base, "submit", str(task_id), "--data", str(path), *extra, dev=2 + i)
+                assert sent["round"] == round_
             wait_for(lambda r=round_: closed(marketplace, task_id, r), 90, f"round {round_}")  # type: ignore[misc]
         assert aggregator.wait(timeout=60) == 0
     finally:
@@ -228,3 +235,22 @@ def test_audit_command_fails_on_a_tampered_model_a_wrong_weight_and_a_forged_pro
     assert "model file" in audit_with(model_file)
     assert {"aggregation", "rules", "rules proof (Groth16)"} <= audit_with(wrong_weight)
     assert "rules proof (Groth16)" in audit_with(forged_proof)
+
+
+def test_cancel_before_start_returns_every_wei_and_watch_reports_it(
+    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract
+) -> None:
+    base = base_args(anvil, ipfs_node, marketplace)
+    task_id = cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"]
+    cli(base, "join", str(task_id), "--data", str(workdir / "data" / "owner-1.csv"), dev=2)
+    refused = RUNNER.invoke(app, [*base, "--dev-account", "3", "task", "cancel", str(task_id)])
+    assert refused.exit_code == 1 and "error" in refused.output.lower()  # only the owner cancels before the start
+    assert marketplace.get_task(task_id).status is TaskStatus.OPEN
+
+    cli(base, "task", "cancel", str(task_id), dev=0)
+    assert marketplace.get_task(task_id).status is TaskStatus.CANCELLED
+    assert cli(base, "task", "watch", str(task_id)) == []  # the watch ends at once: no round ever opened
+    stake = cli(base, "withdraw", str(task_id), dev=2)["amount"]
+    refund = cli(base, "task", "refund", str(task_id), dev=0)["amount"]
+    assert stake == 10**17 and refund == 3 * 10**18  # the spec's stake (0.1 ether) and reward (3 ether)
+    assert marketplace.session.balance(marketplace.address) == 0
