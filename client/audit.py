@@ -40,6 +40,7 @@ from marketplace.updates import unpack_model
 from zk.auditor import PY_ECC, Check, check_aggregation, open_model
 from zk.auditor_groth16 import check_linked_rules_proof, check_rules_proof
 from zk.auditor_link import check_link
+from zk.auditor_verifier import check_onchain_verifier
 from zk.groth16.linked import LinkProof, link_seed, statement_digest
 from zk.groth16.rules import RoundStatement, commit_update
 
@@ -80,16 +81,19 @@ class RoundAudit:
 class AuditReport:
     task_id: int
     rounds: list[RoundAudit] = field(default_factory=list)
+    task_checks: list[Check] = field(default_factory=list)  # once per task (the verifier on chain)
 
     @property
     def passed(self) -> bool:
-        return bool(self.rounds) and all(r.passed for r in self.rounds)
+        return bool(self.rounds) and all(r.passed for r in self.rounds) and all(c.passed for c in self.task_checks)
 
     def failures(self) -> list[str]:
-        return [f"round {r.round}: {c}" for r in self.rounds for c in r.checks if not c.passed]
+        task = [f"task: {c}" for c in self.task_checks if not c.passed]
+        return task + [f"round {r.round}: {c}" for r in self.rounds for c in r.checks if not c.passed]
 
     def lines(self) -> list[str]:
-        return [f"round {r.round}: {c}" for r in self.rounds for c in r.checks]
+        task = [f"task: {c}" for c in self.task_checks]
+        return task + [f"round {r.round}: {c}" for r in self.rounds for c in r.checks]
 
 
 def _check(name: str, ok: bool, good: str, bad: str) -> Check:
@@ -358,6 +362,9 @@ def audit_task(
         except Exception:
             validation = None
     report = AuditReport(task_id)
+    if vk is not None and spec.rules is not None and spec.rules.proof == "groth16":
+        version = spec.rules.rule_version or "rffl-v1"
+        report.task_checks.append(check_onchain_verifier(contract.session.w3, info.terms.verifier, vk, version))
     for ev in gather(contract, files, task_id, spec):
         checks = audit_round(ev, spec, info.terms, verifying_key=vk, validation=validation, method=method)
         report.rounds.append(RoundAudit(ev.round, checks))

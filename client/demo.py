@@ -417,7 +417,8 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
     _settle_money(result, owner_contract, data_owners)
     with console.status("auditing every round (py_ecc pairings, commitments, rules, Shapley, payouts)"):
         report = audit_task(owner_contract, files[OWNER_ACCOUNT], task_id, validation)
-    result.audit = [Check(r.round, c.name, c.passed, c.detail) for r in report.rounds for c in r.checks]
+    result.audit = [Check(0, c.name, c.passed, c.detail) for c in report.task_checks]
+    result.audit += [Check(r.round, c.name, c.passed, c.detail) for r in report.rounds for c in r.checks]
     result.phase_seconds["withdraw_audit"] = round(time.perf_counter() - t0, 1)
     views = round_views(owner_contract, task_id)
     result.owners = _owner_lines(labels, kinds, data_owners, views, result)

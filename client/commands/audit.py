@@ -85,7 +85,8 @@ def full_checks(
     if spec.rules is None:
         return basic_checks(contract, files, task_id, model_file)
     report = audit_task(contract, files, task_id)
-    checks = [Check(r.round, c.name, c.passed, c.detail) for r in report.rounds for c in r.checks]
+    checks = [Check(0, c.name, c.passed, c.detail) for c in report.task_checks]
+    checks += [Check(r.round, c.name, c.passed, c.detail) for r in report.rounds for c in r.checks]
     if model_file is not None:
         info = contract.get_task(task_id)
         same, how = matches_cid(model_file.read_bytes(), info.model_cid, files.ipfs)

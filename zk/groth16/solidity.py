@@ -37,14 +37,14 @@ def verifier_source(keys: CircuitKeys) -> str:
 
 
 def compile_verifier(source: str) -> dict[str, Any]:
-    """abi and bytecode of the generated verifier (solcjs, the project's optimizer settings)."""
+    """abi, creation bytecode and runtime code (hex) of the generated verifier (solcjs, the project's settings)."""
     payload = {
         "language": "Solidity",
         "sources": {"Verifier.sol": {"content": source}},
         "settings": {
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "evmVersion": EVM_VERSION,
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
         },
     }
     output = _run_solcjs(payload)
@@ -52,7 +52,9 @@ def compile_verifier(source: str) -> dict[str, Any]:
     if errors:
         raise RuntimeError("verifier compilation failed:\n" + "\n".join(errors))
     data = output["contracts"]["Verifier.sol"][VERIFIER_NAME]
-    return {"abi": data["abi"], "bytecode": "0x" + data["evm"]["bytecode"]["object"]}
+    evm = data["evm"]
+    runtime = evm["deployedBytecode"]["object"]
+    return {"abi": data["abi"], "bytecode": "0x" + evm["bytecode"]["object"], "runtime": runtime}
 
 
 @dataclass
