@@ -41,10 +41,9 @@ from zk.auditor import PY_ECC, Check, check_aggregation, open_model
 from zk.auditor_groth16 import check_linked_rules_proof, check_rules_proof
 from zk.auditor_link import check_link
 from zk.auditor_verifier import check_onchain_verifier
-from zk.groth16.linked import LinkProof, link_seed, statement_digest
+from zk.groth16.linked import LINKED_PROOF_BYTES, LinkedRoundProof, LinkProof, link_seed, statement_digest
+from zk.groth16.prover import ROUND_PROOF_BYTES, RoundProof
 from zk.groth16.rules import RoundStatement, commit_update
-
-LINKED_PROOF_BYTES = 320  # rffl-v2: abi.encode(uint256[8] proof, digest, t)
 
 
 @dataclass
@@ -254,9 +253,9 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
                 problems.append("the record's rule version or cosine-filter threshold differ from the task spec")
             if len(ev.proof) != LINKED_PROOF_BYTES:
                 problems.append(f"the proof is {len(ev.proof)} bytes, not an rffl-v2 proof ({LINKED_PROOF_BYTES})")
-            elif statement_digest(statement, rules.filter_threshold_fp) != int.from_bytes(ev.proof[256:288], "big"):
+            elif statement_digest(statement, rules.filter_threshold_fp) != LinkedRoundProof.from_bytes(ev.proof).digest:
                 problems.append("the proof's digest is not the rffl-v2 digest of the published statement")
-        elif len(ev.proof) == 288 and statement.digest != int.from_bytes(ev.proof[256:], "big"):
+        elif len(ev.proof) == ROUND_PROOF_BYTES and statement.digest != RoundProof.from_bytes(ev.proof).digest:
             problems.append("the proof's digest is not the digest of the published statement")
     return _check("rules", not problems, "weights, reputations and removals follow the published rules",
                   "; ".join(problems))  # fmt: skip
@@ -270,8 +269,8 @@ def _link_check(ev: RoundEvidence, spec: TaskSpec) -> Check:
     name = "poseidon-pedersen link"
     if len(ev.proof) != LINKED_PROOF_BYTES:
         return _check(name, False, "", f"the posted proof is {len(ev.proof)} bytes: no rffl-v2 digest and t to link")
-    digest = int.from_bytes(ev.proof[256:288], "big")
-    t = int.from_bytes(ev.proof[288:320], "big")
+    posted = LinkedRoundProof.from_bytes(ev.proof)
+    digest, t = posted.digest, posted.t
     seed = link_seed(ev.commitments, ev.event.model_commitment, digest)
     try:
         proof = LinkProof.from_json(rec.link["proof"])
@@ -363,8 +362,8 @@ def audit_task(
             validation = None
     report = AuditReport(task_id)
     if vk is not None and spec.rules is not None and spec.rules.proof == "groth16":
-        version = spec.rules.rule_version or "rffl-v1"
-        report.task_checks.append(check_onchain_verifier(contract.session.w3, info.terms.verifier, vk, version))
+        check = check_onchain_verifier(contract.session.w3, info.terms.verifier, vk, spec.rules.rule_version)
+        report.task_checks.append(check)
     for ev in gather(contract, files, task_id, spec):
         checks = audit_round(ev, spec, info.terms, verifying_key=vk, validation=validation, method=method)
         report.rounds.append(RoundAudit(ev.round, checks))

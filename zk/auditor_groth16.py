@@ -21,6 +21,7 @@ from py_ecc.optimized_bn128 import optimized_pairing as op
 
 from zk.auditor import PY_ECC, Check
 from zk.curve import CURVE_ORDER, FIELD_MODULUS
+from zk.groth16.prover import ROUND_PROOF_BYTES, RoundProof
 from zk.groth16.rules import public_hash
 
 G1P = tuple[bn.FQ, bn.FQ, bn.FQ]
@@ -104,9 +105,9 @@ def check_rules_proof(
     key = json.loads(vk) if isinstance(vk, str) else vk
     name = "rules proof (Groth16)"
     suffix = f"; key: {label}" if label else ""
-    if len(proof_bytes) != 288:
-        return Check(name, False, f"proof must be 288 bytes, got {len(proof_bytes)}", 0.0, PY_ECC)
-    digest = int.from_bytes(proof_bytes[256:], "big")
+    if len(proof_bytes) != ROUND_PROOF_BYTES:
+        return Check(name, False, f"proof must be {ROUND_PROOF_BYTES} bytes, got {len(proof_bytes)}", 0.0, PY_ECC)
+    digest = RoundProof.from_bytes(proof_bytes).digest
     if digest >= CURVE_ORDER:
         return Check(name, False, "digest is not a field element", time.perf_counter() - start, PY_ECC)
     return _pairing_verdict(
@@ -126,16 +127,18 @@ def check_linked_rules_proof(
 ) -> Check:
     """Audit an rffl-v2 proof (`LinkedRoundProof.to_bytes()`, 320 bytes): the seed is recomputed from the
     Pedersen commitments, the model commitment and the digest, exactly as LinkedRulesRoundVerifier does."""
-    from zk.groth16.linked import link_seed, public_hash_v2
+    from zk.groth16.linked import LINKED_PROOF_BYTES, LinkedRoundProof, link_seed, public_hash_v2
 
     start = time.perf_counter()
     key = json.loads(vk) if isinstance(vk, str) else vk
     name = "rules proof (Groth16)"  # one audit line per round whatever the rule version; the detail names it
     suffix = f"; key: {label}" if label else ""
-    if len(proof_bytes) != 320:
-        return Check(name, False, f"an rffl-v2 proof is 320 bytes, got {len(proof_bytes)}", 0.0, PY_ECC)
-    digest = int.from_bytes(proof_bytes[256:288], "big")
-    t = int.from_bytes(proof_bytes[288:], "big")
+    if len(proof_bytes) != LINKED_PROOF_BYTES:
+        return Check(
+            name, False, f"an rffl-v2 proof is {LINKED_PROOF_BYTES} bytes, got {len(proof_bytes)}", 0.0, PY_ECC
+        )
+    posted = LinkedRoundProof.from_bytes(proof_bytes)
+    digest, t = posted.digest, posted.t
     if digest >= CURVE_ORDER or t >= CURVE_ORDER:
         return Check(name, False, "digest or t is not a field element", time.perf_counter() - start, PY_ECC)
     seed = link_seed(commitments, model_commitment, digest)

@@ -403,6 +403,19 @@ class _Removal:
     weights: np.ndarray
     without: np.ndarray
 
+    def fold_block(
+        self, block: np.ndarray, part: np.ndarray, start: int, v: np.ndarray, partial: np.ndarray, dots: np.ndarray
+    ) -> None:
+        """On one cache-resident column block (u's slice `part` already formed): v = Σ_{j∈rows} c_j Δ_j from the
+        |rows| × block slice, u − v into `without`, and Δ_i·v added to `dots`. `v` and `partial` are scratch."""
+        v = v[: part.size]
+        first, last = int(self.rows[0]), int(self.rows[-1]) + 1
+        dropped = block[first:last] if last - first == self.rows.size else block[self.rows]
+        np.matmul(self.weights, dropped, out=v)
+        np.subtract(part, v, out=self.without[start : start + part.size])
+        np.matmul(block, v, out=partial)
+        dots += partial
+
 
 def _fused_columns(
     updates: np.ndarray,
@@ -446,13 +459,7 @@ def _fused_columns(
             np.matmul(block, part, out=partial)
             dots += partial
             if removal is not None and removed is not None and removed_dots is not None:
-                v = removed[: stop - start]
-                first, last = int(removal.rows[0]), int(removal.rows[-1]) + 1
-                dropped = block[first:last] if last - first == removal.rows.size else block[removal.rows]
-                np.matmul(removal.weights, dropped, out=v)
-                np.subtract(part, v, out=removal.without[start:stop])
-                np.matmul(block, v, out=partial)
-                removed_dots += partial
+                removal.fold_block(block, part, start, removed, partial, removed_dots)
         return dots, removed_dots
 
     if hi <= lo:
@@ -499,15 +506,14 @@ def combine_and_dots_speculating(
         return (combine_and_dots(updates, coefficients) if _poisoned(coefficients, dots) else (aggregate, dots)), None
     removal = _Removal(rows=predicted, weights=weights[predicted], without=np.empty(d, dtype=dtype))
     probe_removed_dots = np.zeros(n, dtype=np.float64)
+    scratch, partial = np.empty(FUSED_BLOCK_COLUMNS, dtype=dtype), np.empty(n, dtype=dtype)
     with _blas_single_thread():
         for start in range(0, probe, FUSED_BLOCK_COLUMNS):  # the probe's columns: v and Δ_i·v from cache
             stop = min(start + FUSED_BLOCK_COLUMNS, probe)
             block = updates[:, start:stop]
             if block.dtype != dtype:
                 block = block.astype(dtype)
-            v = removal.weights @ block[predicted]
-            np.subtract(aggregate[start:stop], v, out=removal.without[start:stop])
-            probe_removed_dots += (block @ v).astype(np.float64)
+            removal.fold_block(block, aggregate[start:stop], start, scratch, partial, probe_removed_dots)
     rest_dots, rest_removed_dots = _fused_columns(updates, weights, aggregate, probe, d, removal)
     removed_dots = probe_removed_dots if rest_removed_dots is None else probe_removed_dots + rest_removed_dots
     dots = probe_dots + rest_dots

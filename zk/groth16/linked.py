@@ -54,7 +54,7 @@ from zk.generators import DEFAULT_TAG
 from zk.groth16.backend import prove_inputs
 from zk.groth16.keys import RULES_V2, CircuitKeys
 from zk.groth16.poseidon import chain_hash
-from zk.groth16.prover import PROOF_BYTES, ProofRejected
+from zk.groth16.prover import PROOF_BYTES, ProofRejected, check_proof_bytes, proof_words
 from zk.groth16.rules import CircuitShape, RoundInputs, RoundStatement, RuleMismatch, Witness, build_witness
 
 RULE_VERSION = "rffl-v2"
@@ -372,6 +372,10 @@ def build_linked_witness(
     return LinkedWitness(inputs, linked, base)
 
 
+#: What LinkedRulesRoundVerifier.verifyRound decodes: abi.encode(uint256[8] proof, uint256 digest, uint256 t).
+LINKED_PROOF_BYTES = PROOF_BYTES + 64
+
+
 @dataclass(frozen=True)
 class LinkedRoundProof:
     """Groth16 proof + digest + t: `to_bytes()` is what LinkedRulesRoundVerifier.verifyRound decodes."""
@@ -382,11 +386,10 @@ class LinkedRoundProof:
     label: str
 
     def __post_init__(self) -> None:
-        if len(self.proof) != PROOF_BYTES:
-            raise ValueError(f"a Groth16 proof is {PROOF_BYTES} bytes, got {len(self.proof)}")
+        check_proof_bytes(self.proof)
 
     def words(self) -> list[int]:
-        return [int.from_bytes(self.proof[i : i + 32], "big") for i in range(0, PROOF_BYTES, 32)]
+        return proof_words(self.proof)
 
     def to_bytes(self) -> bytes:
         """abi.encode(uint256[8] proof, uint256 digest, uint256 t)."""
@@ -394,8 +397,8 @@ class LinkedRoundProof:
 
     @classmethod
     def from_bytes(cls, data: bytes, label: str = "") -> LinkedRoundProof:
-        if len(data) != PROOF_BYTES + 64:
-            raise ValueError(f"linked round proof bytes must be {PROOF_BYTES + 64} long, got {len(data)}")
+        if len(data) != LINKED_PROOF_BYTES:
+            raise ValueError(f"linked round proof bytes must be {LINKED_PROOF_BYTES} long, got {len(data)}")
         return cls(
             bytes(data[:PROOF_BYTES]),
             int.from_bytes(data[PROOF_BYTES : PROOF_BYTES + 32], "big"),

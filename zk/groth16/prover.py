@@ -16,10 +16,23 @@ from zk.groth16.keys import CircuitKeys
 from zk.groth16.rules import RoundInputs, RoundStatement, Witness, build_witness, public_hash
 
 PROOF_BYTES = 256
+#: What RulesRoundVerifier.verifyRound decodes: abi.encode(uint256[8] proof, uint256 digest).
+ROUND_PROOF_BYTES = PROOF_BYTES + 32
 
 
 class ProofRejected(RuntimeError):
     """The prover produced a proof its own verifying key rejects (the witness broke a rule)."""
+
+
+def check_proof_bytes(proof: bytes) -> None:
+    """A Groth16 proof is a, b, c as eight 32-byte words; anything else is refused."""
+    if len(proof) != PROOF_BYTES:
+        raise ValueError(f"a Groth16 proof is {PROOF_BYTES} bytes, got {len(proof)}")
+
+
+def proof_words(proof: bytes) -> list[int]:
+    """The eight uint256 words of a proof, as the Solidity verifier takes them."""
+    return [int.from_bytes(proof[i : i + 32], "big") for i in range(0, PROOF_BYTES, 32)]
 
 
 @dataclass(frozen=True)
@@ -31,11 +44,10 @@ class RoundProof:
     label: str  # where the key came from; UNSAFE for single-party setups
 
     def __post_init__(self) -> None:
-        if len(self.proof) != PROOF_BYTES:
-            raise ValueError(f"a Groth16 proof is {PROOF_BYTES} bytes, got {len(self.proof)}")
+        check_proof_bytes(self.proof)
 
     def words(self) -> list[int]:
-        return [int.from_bytes(self.proof[i : i + 32], "big") for i in range(0, PROOF_BYTES, 32)]
+        return proof_words(self.proof)
 
     def to_bytes(self) -> bytes:
         """abi.encode(uint256[8] proof, uint256 digest): what RulesRoundVerifier.verifyRound decodes."""
@@ -43,8 +55,8 @@ class RoundProof:
 
     @classmethod
     def from_bytes(cls, data: bytes, label: str = "") -> RoundProof:
-        if len(data) != PROOF_BYTES + 32:
-            raise ValueError(f"round proof bytes must be {PROOF_BYTES + 32} long, got {len(data)}")
+        if len(data) != ROUND_PROOF_BYTES:
+            raise ValueError(f"round proof bytes must be {ROUND_PROOF_BYTES} long, got {len(data)}")
         return cls(bytes(data[:PROOF_BYTES]), int.from_bytes(data[PROOF_BYTES:], "big"), label)
 
 
