@@ -1,0 +1,137 @@
+"""RFFL removal threshold β against issue 3's targets: one robustness grid per β, then a count of
+the cells that miss each target.
+
+β sets who is removed for good (r_i < β/|R|): a higher β removes free-riders and attackers
+sooner but also honest owners whose label-skewed updates point away from the crowd. This runs
+`benchmarks/robustness.py` once per β (fedmarket's pipeline and the FedAvg baseline only; no
+Flower peers and no Shapley-accuracy study, which β does not change), keeps each grid's JSON
+under --work, and prints per β how many cells miss "attackers removed ≥ 95%", "honest removed
+≤ 5%" and "accuracy ≥ 0.97× attack-free FedAvg", with the cells that changed. Writes
+benchmarks/results/beta_sweep.json (the summaries only; the runs stay in --work).
+
+    python benchmarks/beta_sweep.py                       # β = 1/3, 2/7, 1/4 (≈ 10 min per β on 2 cores)
+    python benchmarks/beta_sweep.py --reuse --work DIR    # summarise grids already in DIR
+    python benchmarks/beta_sweep.py --quick               # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "beta_sweep.json"
+TARGETS = {"attackers_removed": 0.95, "honest_removed": 0.05, "ratio_to_fedavg": 0.97}
+
+
+def grid_path(work: Path, beta: str) -> Path:
+    return work / f"robustness_beta_{beta.replace('/', '-')}.json"
+
+
+def run_grid(beta: str, output: Path, quick: bool, workers: int) -> None:
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "robustness.py"),
+        "--beta",
+        beta,
+        "--peers",
+        "fedavg",
+        "--peer-seeds",
+        "1",
+        "--skip-shapley-accuracy",
+        "--coalition",
+        "weighted",
+        "--workers",
+        str(workers),
+        "--output",
+        str(output),
+    ]
+    if quick:
+        command.append("--quick")
+    print(f"β = {beta}: {' '.join(command[1:])}", flush=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def misses(cell: dict[str, Any]) -> list[str]:
+    """The targets this pipeline cell misses (attack-free cells have no attackers to remove)."""
+    missed = []
+    if cell["attackers_removed"] is not None and cell["attackers_removed"] < TARGETS["attackers_removed"]:
+        missed.append("attackers_removed")
+    if cell["honest_removed"] is not None and cell["honest_removed"] > TARGETS["honest_removed"]:
+        missed.append("honest_removed")
+    if cell["ratio_to_fedavg"] is not None and cell["ratio_to_fedavg"] < TARGETS["ratio_to_fedavg"]:
+        missed.append("ratio_to_fedavg")
+    return missed
+
+
+def cell_name(cell: dict[str, Any]) -> str:
+    return f"{cell['dataset']} α={cell['alpha']:g} {cell['attack']} {cell['fraction']:.0%}"
+
+
+def summarise(grid: Path) -> dict[str, Any]:
+    cells = [c for c in json.loads(grid.read_text())["summary"]["cells"] if c["server"] == "pipeline"]
+    rows = [
+        {
+            "cell": cell_name(c),
+            "attackers_removed": c["attackers_removed"],
+            "honest_removed": c["honest_removed"],
+            "ratio_to_fedavg": c["ratio_to_fedavg"],
+            "misses": misses(c),
+        }
+        for c in cells
+    ]
+    counts = {target: sum(target in row["misses"] for row in rows) for target in TARGETS}
+    return {"cells": len(rows), "misses": counts, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--betas", nargs="+", default=["1/3", "2/7", "1/4"], help="values of β as fractions")
+    parser.add_argument("--work", type=Path, help="where the grids' JSON files go (default: a temporary folder)")
+    parser.add_argument("--reuse", action="store_true", help="summarise a grid already in --work instead of rerunning")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny grids for a smoke run")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    for beta in args.betas:
+        value = Fraction(beta)
+        if not 0 < value < 1:
+            parser.error(f"β must be a fraction in (0, 1), got {beta}")
+    if args.reuse and args.work is None:
+        parser.error("--reuse needs --work")
+    work = args.work or Path(tempfile.mkdtemp(prefix="fedmarket-beta-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sweep: dict[str, Any] = {}
+    for beta in args.betas:
+        grid = grid_path(work, beta)
+        if not (args.reuse and grid.exists()):
+            run_grid(beta, grid, args.quick, args.workers)
+        sweep[beta] = summarise(grid)
+    print(f"{'β':>5} | cells | attackers removed < 95% | honest removed > 5% | accuracy < 0.97×")
+    for beta, summary in sweep.items():
+        m = summary["misses"]
+        print(
+            f"{beta:>5} | {summary['cells']:>5} | {m['attackers_removed']:>23} | {m['honest_removed']:>19} | "
+            f"{m['ratio_to_fedavg']:>16}"
+        )
+    first = args.betas[0]
+    for beta in args.betas[1:]:
+        before = {row["cell"]: row for row in sweep[first]["rows"]}
+        for row in sweep[beta]["rows"]:
+            old = before.get(row["cell"])
+            if old is not None and old["misses"] != row["misses"]:
+                print(f"  β {first} → {beta}: {row['cell']}: {old['misses'] or 'none'} → {row['misses'] or 'none'}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"benchmark": "beta_sweep", "targets": TARGETS, "betas": sweep}, indent=1))
+    print(f"wrote {args.output} (grids in {work})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
