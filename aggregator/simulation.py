@@ -250,11 +250,11 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     fedce_tracker = FedCE()
     payout = {name: dict.fromkeys(owners.ids, 0.0) for name in PAYOUTS}
     # FedSV (Wang et al. 2020): round values are summed over rounds and shared out at the end
-    value_sums = {name: dict.fromkeys(owners.ids, 0.0) for name in ("shapley_sum", "shapley_loss")}
+    # (shapley_loss_gain sums each round's loss improvement shared by positive Shapley value)
+    value_sums = {name: dict.fromkeys(owners.ids, 0.0) for name in ("shapley_sum", "shapley_loss", "shapley_loss_gain")}
     accuracy: list[float] = []
     round_values: dict[str, list[dict[str, float]]] = {"accuracy": [], "neg_loss": []}
     round_gains: dict[str, list[float]] = {"accuracy": [], "neg_loss": []}
-    gain_paid = dict.fromkeys(owners.ids, 0.0)
     evaluations = 0
     previous_delta = np.zeros_like(theta)
     f = len(owners.attackers)
@@ -309,7 +309,7 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
                 # Shapley value (with no negative value it is the round's Shapley value itself)
                 gain = max(loss_result.full_utility - loss_result.empty_utility, 0.0)
                 for owner, share in zip(kept_ids, payout_shares(loss_result.values), strict=True):
-                    gain_paid[owner] += gain * float(share)
+                    value_sums["shapley_loss_gain"][owner] += gain * float(share)
                 # shapley_loss_round: what the contract pays with metric neg_loss (equal round pools)
                 for owner, share in zip(kept_ids, payout_shares(loss_result.values, fallback), strict=True):
                     payout["shapley_loss_round"][owner] += share / config.rounds
@@ -349,8 +349,6 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     for name, sums in value_sums.items():
         shares = payout_shares(np.array([sums[o] for o in owners.ids]))
         payout[name] = {o: float(share) for o, share in zip(owners.ids, shares, strict=True)}
-    shares = payout_shares(np.array([gain_paid[o] for o in owners.ids]))
-    payout["shapley_loss_gain"] = {o: float(share) for o, share in zip(owners.ids, shares, strict=True)}
     backdoor = None
     if config.attack == "backdoor":
         trigger = backdoor_trigger(config.dataset)

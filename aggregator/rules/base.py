@@ -316,18 +316,7 @@ def _combine_rows(updates: np.ndarray, coefficients: np.ndarray, rows: np.ndarra
     weights = np.asarray(coefficients).astype(dtype)
 
     def columns_part(lo: int, hi: int) -> None:
-        out = total[lo:hi]
-        if not runs:
-            out[:] = 0
-            return
-        scratch = np.empty(hi - lo, dtype=dtype) if len(runs) > 1 else out
-        for number, (first, last) in enumerate(runs):
-            block = updates[first:last, lo:hi]
-            if block.dtype != dtype:
-                block = block.astype(dtype)
-            np.matmul(weights[first:last], block, out=out if number == 0 else scratch)
-            if number:
-                out += scratch
+        _sum_runs(updates[:, lo:hi], weights, runs, total[lo:hi])
 
     pieces = min(_workers(), max(1, d // FUSED_BLOCK_COLUMNS)) if len(rows) * d > PARALLEL_MIN_ENTRIES // 4 else 1
     _parallel(_split(d, pieces), columns_part)
@@ -378,6 +367,22 @@ def _squared_norm_from_dots(coefficients: np.ndarray, dots: np.ndarray) -> float
     coefficients = np.asarray(coefficients, dtype=np.float64)
     contributing = coefficients != 0
     return float(coefficients[contributing] @ dots[contributing])
+
+
+def _sum_runs(block: np.ndarray, weights: np.ndarray, runs: list[tuple[int, int]], out: np.ndarray) -> None:
+    """out = Σ_{[first, last) ∈ runs} weights[first:last]·block[first:last], one matrix-vector
+    product per run of adjacent rows (no copy of the rows; 0 when there are no runs)."""
+    if not runs:
+        out[:] = 0
+        return
+    scratch = np.empty_like(out) if len(runs) > 1 else out
+    for number, (first, last) in enumerate(runs):
+        rows = block[first:last]
+        if rows.dtype != out.dtype:
+            rows = rows.astype(out.dtype)
+        np.matmul(weights[first:last], rows, out=out if number == 0 else scratch)
+        if number:
+            out += scratch
 
 
 def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
@@ -453,9 +458,7 @@ def _fused_columns(
             if runs is None:
                 np.matmul(weights, block, out=part)
             else:
-                part[:] = 0
-                for first, last in runs:
-                    part += weights[first:last] @ block[first:last]
+                _sum_runs(block, weights, runs, part)
             np.matmul(block, part, out=partial)
             dots += partial
             if removal is not None and removed is not None and removed_dots is not None:
