@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
@@ -45,7 +44,7 @@ from marketplace.errors import FedmarketError
 from marketplace.models import flatten, unflatten
 from marketplace.task_spec import ProtocolSpec, TaskSpec
 from zk.groth16.linked import filter_decision, statement_digest
-from zk.groth16.rules import RoundInputs, RoundStatement
+from zk.groth16.rules import RoundInputs
 from zk.pedersen import aggregate_blinding, aggregate_commitment, commit
 
 
@@ -216,15 +215,6 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     flags = [int(submitted[i]) + 2 * int(kept[i]) + 4 * int(active[i]) + 8 * int(outcome.removed[i]) for i in range(n)]
     poseidons = [poseidon_commitment(q[i], salts[i], rules) for i in range(n)]
     model_poseidon = poseidon_commitment(aggregate, salt, rules)
-    linked: dict[str, Any] = {}
-    if rules.linked:  # the link is fixed by the commitments and the statement: publish it with the record
-        statement = RoundStatement(
-            weights, poseidons, model_poseidon, gamma_q, alpha_fp, beta, [int(b) for b in base],
-            [int(r) for r in before], [int(r) for r in outcome.reputations], flags,
-        )  # fmt: skip
-        digest = statement_digest(statement, rules.filter_threshold_fp)
-        link = link_round(q, blindings, on_chain, model_commitment, digest, submitted, rules)  # type: ignore[arg-type]
-        linked = {"digest": str(link.digest), "seed": str(link.seed), "t": str(link.t), "proof": link.link_proof}
     record = RoundRecord(
         task_id=task_id, round=round_, previous_model_cid=info.model_cid, participants=collected.participants,
         scale_bits=spec.scale_bits, value_bits=rules.value_bits, generator_tag=rules.generator_tag,
@@ -238,8 +228,12 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
         shapley_utilities={str(k): v for k, v in sorted(utilities.items())}, shapley_values=values,
         rejected=[{"data_owner": r.data_owner, "reason": r.reason} for r in collected.rejected],
         proof_mode=rules.proof, rule_version=rules.rule_version,
-        filter_threshold=rules.filter_threshold_fp if rules.linked else 0, link=linked,
+        filter_threshold=rules.filter_threshold_fp if rules.linked else 0,
     )  # fmt: skip
+    if rules.linked:  # the link is fixed by the commitments and the statement: publish it with the record
+        digest = statement_digest(record.statement(), rules.filter_threshold_fp)
+        link = link_round(q, blindings, on_chain, model_commitment, digest, submitted, rules)  # type: ignore[arg-type]
+        record.link = {"digest": str(link.digest), "seed": str(link.seed), "t": str(link.t), "proof": link.link_proof}
     record_cid = agg.files.put(record.to_json())
     model_cid = agg.files.put_model(model, {"task_id": str(task_id), "round": str(round_), RECORD_KEY: record_cid})
     report = RoundReport(

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from zk.curve import CURVE_ORDER
+from zk.groth16.rules import RoundStatement
 
 RECORD_FORMAT = "fedmarket-round-record"
 RECORD_VERSION = 1
@@ -68,6 +69,15 @@ class RoundRecord:
     rule_version: str = ""
     filter_threshold: int = 0
     link: dict[str, Any] = field(default_factory=dict)
+
+    def statement(self, reputations_before: list[int] | None = None) -> RoundStatement:
+        """The rule statement the Groth16 digest hashes, from this record; an auditor passes the reputations
+        before the round as read from the chain instead of the record's own."""
+        before = self.reputations_before if reputations_before is None else reputations_before
+        return RoundStatement(
+            self.weights, self.poseidons, self.model_poseidon, self.gamma_q, self.alpha_fp, Fraction(self.beta),
+            self.base_weights, before, self.reputations_after, self.flags,
+        )  # fmt: skip
 
     def to_json(self) -> bytes:
         return json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION, **asdict(self)}, sort_keys=True).encode()

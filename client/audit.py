@@ -43,7 +43,7 @@ from zk.auditor_link import check_link
 from zk.auditor_verifier import check_onchain_verifier
 from zk.groth16.linked import LINKED_PROOF_BYTES, LinkedRoundProof, LinkProof, link_seed, statement_digest
 from zk.groth16.prover import ROUND_PROOF_BYTES, RoundProof
-from zk.groth16.rules import RoundStatement, commit_update
+from zk.groth16.rules import commit_update
 
 
 @dataclass
@@ -236,18 +236,7 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
     if rec.model_poseidon != commit_update(aggregate, rec.model_salt, rec.value_bits):
         problems.append("the model's Poseidon commitment does not match the aggregate")
     if rules.proof == "groth16":
-        statement = RoundStatement(
-            rec.weights,
-            rec.poseidons,
-            rec.model_poseidon,
-            rec.gamma_q,
-            rec.alpha_fp,
-            Fraction(rec.beta),
-            rec.base_weights,
-            before,
-            rec.reputations_after,
-            rec.flags,
-        )
+        statement = rec.statement(reputations_before=before)
         if rules.linked:
             if rec.rule_version != rules.rule_version or rec.filter_threshold != rules.filter_threshold_fp:
                 problems.append("the record's rule version or cosine-filter threshold differ from the task spec")
