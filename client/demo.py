@@ -29,7 +29,7 @@ from rich.table import Table
 from aggregator import attacks
 from client.accounts import PASSWORD_ENV, create_x25519_key, load_x25519_key
 from client.audit import audit_task
-from client.commands.audit import Check
+from client.commands.audit import Check, report_checks
 from client.commands.views import RoundView, round_views
 from client.data_owner import DataOwner, UpdateTransform
 from client.owner import TaskTerms, publish_task
@@ -417,8 +417,7 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
     _settle_money(result, owner_contract, data_owners)
     with console.status("auditing every round (py_ecc pairings, commitments, rules, Shapley, payouts)"):
         report = audit_task(owner_contract, files[OWNER_ACCOUNT], task_id, validation)
-    result.audit = [Check(0, c.name, c.passed, c.detail) for c in report.task_checks]
-    result.audit += [Check(r.round, c.name, c.passed, c.detail) for r in report.rounds for c in r.checks]
+    result.audit = report_checks(report)
     result.phase_seconds["withdraw_audit"] = round(time.perf_counter() - t0, 1)
     views = round_views(owner_contract, task_id)
     result.owners = _owner_lines(labels, kinds, data_owners, views, result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -21,6 +22,9 @@ from marketplace.errors import FedmarketError
 from marketplace.task_files import TaskFiles
 from marketplace.updates import unpack_model
 
+if TYPE_CHECKING:
+    from client.audit import AuditReport
+
 
 @dataclass(frozen=True)
 class Check:
@@ -28,6 +32,12 @@ class Check:
     name: str
     passed: bool
     detail: str = ""
+
+
+def report_checks(report: AuditReport) -> list[Check]:
+    """The auditor's report as one Check per verdict: the task-wide checks under round 0, then each round's."""
+    checks = [Check(0, c.name, c.passed, c.detail) for c in report.task_checks]
+    return checks + [Check(r.round, c.name, c.passed, c.detail) for r in report.rounds for c in r.checks]
 
 
 def basic_checks(
@@ -84,9 +94,7 @@ def full_checks(
     spec = files.spec(contract.get_task(task_id).spec_cid)
     if spec.rules is None:
         return basic_checks(contract, files, task_id, model_file)
-    report = audit_task(contract, files, task_id)
-    checks = [Check(0, c.name, c.passed, c.detail) for c in report.task_checks]
-    checks += [Check(r.round, c.name, c.passed, c.detail) for r in report.rounds for c in r.checks]
+    checks = report_checks(audit_task(contract, files, task_id))
     if model_file is not None:
         info = contract.get_task(task_id)
         same, how = matches_cid(model_file.read_bytes(), info.model_cid, files.ipfs)
