@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,14 +68,31 @@ def node_tools_available() -> bool:
     return shutil.which("node") is not None and CIRCOM2_CLI.exists() and SNARKJS_CLI.exists()
 
 
-def _run(command: list[str], cwd: Path, what: str) -> None:
+def _tail(output: str) -> str:
+    return "\n".join(output.strip().splitlines()[-15:])
+
+
+def _run(command: list[str], cwd: Path, what: str) -> str:
+    """Run a tool, returning its stdout + stderr; a missing tool or a non-zero exit is a CircuitToolError."""
     try:
         proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
         raise CircuitToolError(f"{what}: {exc.filename} not found; run scripts/setup.sh") from exc
+    output = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise CircuitToolError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+        raise CircuitToolError(f"{what} failed (exit {proc.returncode}):\n{_tail(output)}")
+    return output
+
+
+def run_snarkjs(args: Sequence[str], cwd: Path, what: str) -> str:
+    """Run the installed snarkjs CLI under Node, returning its output. snarkjs reports some failures (e.g. a
+    zkey that does not verify) on stdout with exit code 0, so [ERROR] or INVALID in the output fails too."""
+    if not SNARKJS_CLI.exists():
+        raise CircuitToolError(f"snarkjs is not installed ({SNARKJS_CLI}); run scripts/setup.sh")
+    output = _run(["node", str(SNARKJS_CLI), *args], cwd, f"snarkjs {what}")
+    if re.search(r"\[ERROR\]|INVALID", output):
+        raise CircuitToolError(f"snarkjs {what} failed:\n{_tail(output)}")
+    return output
 
 
 def _stage_sources(build: Path, circuit_dir: Path) -> None:
@@ -125,16 +143,11 @@ def _json_ready(value: Any) -> Any:
 
 def compute_witness(wasm: Path, inputs: Mapping[str, Any], out_path: Path) -> Path:
     """Run the circuit's witness program under Node (snarkjs `wtns calculate`); writes a .wtns file."""
-    if not SNARKJS_CLI.exists():
-        raise CircuitToolError(f"snarkjs is not installed ({SNARKJS_CLI}); run scripts/setup.sh")
     input_path = out_path.with_suffix(".input.json")
     input_path.write_text(json.dumps({k: _json_ready(v) for k, v in inputs.items()}))
     try:
-        _run(
-            ["node", str(SNARKJS_CLI), "wtns", "calculate", str(wasm), str(input_path), str(out_path)],
-            out_path.parent,
-            "witness computation (snarkjs wtns calculate)",
-        )
+        run_snarkjs(["wtns", "calculate", str(wasm), str(input_path), str(out_path)], out_path.parent,
+                    "wtns calculate (the witness)")  # fmt: skip
     finally:
         input_path.unlink(missing_ok=True)
     return out_path

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zk.groth16.backend import SNARKJS_CLI, CircuitToolError, compile_circuit
+from zk.groth16.backend import compile_circuit, run_snarkjs
 from zk.groth16.keys import RULES_V1, CircuitSpec
 from zk.groth16.rules import CircuitShape
 
@@ -42,18 +41,6 @@ class Ceremony:
     verification_key: Path
     contribution_hashes: list[tuple[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _snarkjs(args: Sequence[str], cwd: Path, what: str) -> str:
-    if not SNARKJS_CLI.exists():
-        raise CircuitToolError(f"snarkjs is not installed ({SNARKJS_CLI}); run scripts/setup.sh")
-    proc = subprocess.run(["node", str(SNARKJS_CLI), *args], cwd=cwd, capture_output=True, text=True, check=False)
-    output = proc.stdout + proc.stderr
-    # snarkjs reports some failures (e.g. a zkey that does not verify) on stdout with exit code 0
-    if proc.returncode != 0 or re.search(r"\[ERROR\]|INVALID", output):
-        tail = "\n".join(output.strip().splitlines()[-12:])
-        raise CircuitToolError(f"snarkjs {what} failed (exit {proc.returncode}):\n{tail}")
-    return output
 
 
 def _contribution_hash(output: str) -> str:
@@ -97,7 +84,7 @@ def run_ceremony(
 
     def step(name: str, args: Sequence[str]) -> str:
         start = time.perf_counter()
-        output = _snarkjs(args, workdir, name)
+        output = run_snarkjs(args, workdir, name)
         result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - start
         return output
 
