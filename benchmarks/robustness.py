@@ -452,10 +452,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         grid_seconds = time.perf_counter() - started
     summary = summarise(runs)
     pipeline_rows = [c for c in summary["cells"] if c["server"] == "pipeline"]
+    specs = {
+        d: aggregation_spec(d, args.spec, args.gamma, args.beta, args.rffl_alpha, args.coalition) for d in args.datasets
+    }
+    training = {k: getattr(args, k) for k in TRAINING}
     described = "; ".join(
         f"{d}: {' → '.join(r['name'] for r in spec['rules'])} → RFFL(α {spec['reputation']['alpha']})"
-        for d in args.datasets
-        for spec in [aggregation_spec(d, args.spec, args.gamma, args.beta, args.rffl_alpha, args.coalition)]
+        for d, spec in specs.items()
     )
     print_table(
         f"fedmarket pipeline {args.spec} ({described}; exact Shapley payouts)",
@@ -494,7 +497,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     shapley_rows = list(previous["shapley_accuracy"]) if previous is not None and args.skip_shapley_accuracy else []
     for dataset in [] if args.skip_shapley_accuracy else args.datasets:
-        training = {k: getattr(args, k) for k in ("epochs", "lr", "momentum", "batch_size")}
         seeds = list(range(min(args.seeds, args.shapley_seeds)))
         shapley_rows += _shapley_accuracy(dataset, seeds, args.shapley_rounds, training, args.shapley_metrics)
     print_table(
@@ -542,11 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload = {
         "benchmark": "robustness",
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "owner_training": {k: getattr(args, k) for k in ("epochs", "lr", "momentum", "batch_size")},
-        "aggregation_specs": {
-            d: aggregation_spec(d, args.spec, args.gamma, args.beta, args.rffl_alpha, args.coalition)
-            for d in args.datasets
-        },
+        "owner_training": training,
+        "aggregation_specs": specs,
         "grid_seconds": grid_seconds,
         "summary": summary,
         "shapley_accuracy": shapley_rows,
