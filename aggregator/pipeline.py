@@ -160,7 +160,7 @@ def build_pipeline(spec: Mapping[str, Any]) -> AggregationPipeline:
 
 def _check_reputation_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     if name == "rffl":
-        allowed = {"alpha", "beta", "missing_score"}
+        allowed = {"alpha", "beta", "missing_score", "removal_rounds"}
     elif name == "fedce":
         allowed = {"data_weight", "combine"}
     else:

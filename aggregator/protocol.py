@@ -179,7 +179,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
         kept = [i in kept_rows for i in range(n)]
     gamma_q = round(rules.gamma * (1 << spec.scale_bits))
     alpha_fp = fixedpoint.to_fixed(Fraction(rules.alpha))
-    beta = Fraction(rules.beta)
+    beta = rules.beta_in_round(round_)
     outcome = fixedpoint.rffl_round(
         q, submitted=submitted, kept=kept, active=active, base_weights=base, reputations=before,
         gamma_q=gamma_q, alpha_fp=alpha_fp, beta=beta,

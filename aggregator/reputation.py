@@ -4,6 +4,10 @@ Per round, over the reputable set R:
   u = Σ_i w_i·clip_Γ(Δ_i) with w = n_i/Σn in the first round and w = r afterwards;
   φ_i = cos(Δ_i, u); r_i ← α·r_i + (1−α)·φ_i (α = 0.95); r ← r/Σr;
   i leaves R for good when r_i < β/|R| (β = 1/3), then r is renormalised.
+An optional removal window (`removal_rounds` = W) lets removal act in rounds 1..W only (β is 0
+afterwards; reputations keep weighting the aggregate): persistent adversaries fall below β/|R|
+early, while late in training, as the model converges and every update becomes small and noisy,
+honest owners with skewed data drift below it (benchmarks/beta_sweep.py --windows measures both).
 Choices this module makes explicit (the paper leaves them open):
 - initial reputations are uniform 1/|R| (data size only sets the first round's weights), so a
   small-but-honest owner is not removed before it has been scored;
@@ -43,6 +47,7 @@ class RFFLConfig:
     alpha: float = 0.95
     beta: Fraction = Fraction(1, 3)
     missing_score: float = 0.0
+    removal_rounds: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha < 1.0:
@@ -52,6 +57,20 @@ class RFFLConfig:
             raise ValueError(f"RFFL beta must lie in [0, 1), got {self.beta!r}")
         if not -1.0 <= self.missing_score <= 1.0:
             raise ValueError(f"missing_score must lie in [-1, 1], got {self.missing_score!r}")
+        if self.removal_rounds is not None and (
+            isinstance(self.removal_rounds, bool) or not isinstance(self.removal_rounds, int) or self.removal_rounds < 0
+        ):
+            raise ValueError(f"removal_rounds must be a non-negative integer or None, got {self.removal_rounds!r}")
+
+    def beta_in_round(self, round_number: int) -> Fraction:
+        """β for round `round_number` (1-based): 0 past the removal window, so nobody is removed."""
+        return removal_beta(self.beta, self.removal_rounds, round_number)
+
+
+def removal_beta(beta: Fraction, removal_rounds: int | None, round_number: int) -> Fraction:
+    """The removal threshold β a round applies: β within rounds 1..removal_rounds (every round
+    when None), 0 afterwards. One definition for the aggregator, the prover and the auditor."""
+    return beta if removal_rounds is None or round_number <= removal_rounds else Fraction(0)
 
 
 @dataclass
@@ -212,12 +231,15 @@ class RFFLReputation:
             if position is not None:
                 phis[position] = cosines[row] if total > 0 else 0.0
         reps = np.asarray(self.state.reputations, dtype=np.float64)
-        active = np.asarray(self.state.active, dtype=bool)
+        retired = self._zero_reputation()
+        phis[retired] = 0.0  # not scored: the protocol's φ of an inactive owner is 0
+        active = np.asarray(self.state.active, dtype=bool) & ~retired
         alpha = self.config.alpha
         reps = np.where(active, np.clip(alpha * reps + (1.0 - alpha) * phis, 0.0, None), 0.0)
         reps = _normalised(reps)
-        threshold = float(self.config.beta) / max(int(active.sum()), 1)
-        removed_mask = active & (reps < threshold)
+        beta = self.config.beta_in_round(self.state.rounds_done + 1)
+        threshold = float(beta) / max(int(active.sum()), 1)
+        removed_mask = (active & (reps < threshold)) | retired
         reps = _normalised(np.where(removed_mask, 0.0, reps))
         return self._commit(reps.tolist(), removed_mask, phis, coefficients, aggregate, None)
 
@@ -255,24 +277,37 @@ class RFFLReputation:
             base = fixedpoint.data_size_shares(eligible) if sum(eligible) else [0] * n
         else:
             base = [int(r) for r in self.state.reputations]
+        retired = self._zero_reputation()
         outcome = fixedpoint.rffl_round(
             rows,
             submitted=submitted,
             kept=kept_full,
-            active=self.state.active,
+            active=[a and not r for a, r in zip(self.state.active, retired, strict=True)],
             base_weights=base,
             reputations=[int(r) for r in self.state.reputations],
             gamma_q=gamma_q,
             alpha_fp=fixedpoint.to_fixed(self.config.alpha),
-            beta=self.config.beta,
+            beta=self.config.beta_in_round(self.state.rounds_done + 1),
         )
         phis = np.asarray(outcome.phis, dtype=np.float64) / fixedpoint.ONE
         coefficients = np.array([outcome.weights[index[s]] if s in index else 0 for s in senders], dtype=np.float64)
-        return self._commit(
-            outcome.reputations, np.asarray(outcome.removed), phis, coefficients, outcome.aggregate, outcome
-        )
+        removed = np.asarray(outcome.removed, dtype=bool) | retired
+        return self._commit(outcome.reputations, removed, phis, coefficients, outcome.aggregate, outcome)
 
     # -- shared bookkeeping ---------------------------------------------------------------------
+    def _zero_reputation(self) -> np.ndarray:
+        """Active participants whose reputation is exactly 0 after a round (a clamped negative score).
+
+        The protocol counts reputation 0 as removed (aggregator.protocol.plan marks them inactive),
+        whatever β is; with β > 0 they were already removed in the round that zeroed them, so this
+        matters only past a removal window (β = 0), where they leave one round later.
+        """
+        if self.state.rounds_done == 0:
+            return np.zeros(len(self.state.participants), dtype=bool)
+        return np.array(
+            [a and r == 0 for a, r in zip(self.state.active, self.state.reputations, strict=True)], dtype=bool
+        )
+
     def _commit(
         self,
         reputations: list[Any],

@@ -1,17 +1,21 @@
-"""RFFL removal threshold β against issue 3's targets: one robustness grid per β, then a count of
-the cells that miss each target.
+"""RFFL removal settings against issue 3's targets: one robustness grid per setting (threshold β,
+optionally a removal window), then a count of the cells that miss each target.
 
 β sets who is removed for good (r_i < β/|R|): a higher β removes free-riders and attackers
-sooner but also honest owners whose label-skewed updates point away from the crowd. This runs
-`benchmarks/robustness.py` once per β (fedmarket's pipeline and the FedAvg baseline only; no
-Flower peers and no Shapley-accuracy study, which β does not change), keeps each grid's JSON
-under --work, and prints per β how many cells miss "attackers removed ≥ 95%", "honest removed
-≤ 5%" and "accuracy ≥ 0.97× attack-free FedAvg", with the cells that changed. Writes
-benchmarks/results/beta_sweep.json (the summaries only; the runs stay in --work).
+sooner but also honest owners whose label-skewed updates point away from the crowd. A removal
+window W (`removal_rounds`) lets removal act in rounds 1..W only: the attackers RFFL can remove
+fall below β/|R| early, while honest owners drift below it late, as the model converges. This
+runs `benchmarks/robustness.py` once per setting (fedmarket's pipeline and the FedAvg baseline
+only; no Flower peers and no Shapley-accuracy study, which these settings do not change), keeps
+each grid's JSON under --work, and prints per setting how many cells miss "attackers removed ≥
+95%", "honest removed ≤ 5%" and "accuracy ≥ 0.97× attack-free FedAvg", with the cells that
+changed against the first setting. Writes benchmarks/results/beta_sweep.json (the summaries
+only; the runs stay in --work).
 
-    python benchmarks/beta_sweep.py                       # β = 1/3, 2/7, 1/4 (≈ 10 min per β on 2 cores)
-    python benchmarks/beta_sweep.py --reuse --work DIR    # summarise grids already in DIR
-    python benchmarks/beta_sweep.py --quick               # smoke run
+    python benchmarks/beta_sweep.py                                  # β = 1/3, 2/7, 1/4 (≈ 10 min each on 2 cores)
+    python benchmarks/beta_sweep.py --betas 1/3 --windows all 12 10  # β = 1/3: no window, W = 12, W = 10
+    python benchmarks/beta_sweep.py --reuse --work DIR               # summarise grids already in DIR
+    python benchmarks/beta_sweep.py --quick                          # smoke run
 """
 
 from __future__ import annotations
@@ -30,16 +34,22 @@ RESULTS = ROOT / "benchmarks" / "results" / "beta_sweep.json"
 TARGETS = {"attackers_removed": 0.95, "honest_removed": 0.05, "ratio_to_fedavg": 0.97}
 
 
-def grid_path(work: Path, beta: str) -> Path:
-    return work / f"robustness_beta_{beta.replace('/', '-')}.json"
+def grid_path(work: Path, beta: str, window: int | None) -> Path:
+    suffix = "" if window is None else f"_w{window}"
+    return work / f"robustness_beta_{beta.replace('/', '-')}{suffix}.json"
 
 
-def run_grid(beta: str, output: Path, quick: bool, workers: int) -> None:
+def setting_label(beta: str, window: int | None) -> str:
+    return beta if window is None else f"{beta}, W = {window}"
+
+
+def run_grid(beta: str, window: int | None, output: Path, quick: bool, workers: int) -> None:
     command = [
         sys.executable,
         str(ROOT / "benchmarks" / "robustness.py"),
         "--beta",
         beta,
+        *([] if window is None else ["--removal-rounds", str(window)]),
         "--peers",
         "fedavg",
         "--peer-seeds",
@@ -54,7 +64,7 @@ def run_grid(beta: str, output: Path, quick: bool, workers: int) -> None:
     ]
     if quick:
         command.append("--quick")
-    print(f"β = {beta}: {' '.join(command[1:])}", flush=True)
+    print(f"{setting_label(beta, window)}: {' '.join(command[1:])}", flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -90,9 +100,26 @@ def summarise(grid: Path) -> dict[str, Any]:
     return {"cells": len(rows), "misses": counts, "rows": rows}
 
 
+def parse_window(text: str) -> int | None:
+    """`all` (removal in every round) or a number of rounds W ≥ 0."""
+    if text == "all":
+        return None
+    window = int(text)
+    if window < 0:
+        raise argparse.ArgumentTypeError(f"a removal window is a number of rounds ≥ 0 or 'all', got {text}")
+    return window
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--betas", nargs="+", default=["1/3", "2/7", "1/4"], help="values of β as fractions")
+    parser.add_argument(
+        "--windows",
+        nargs="+",
+        type=parse_window,
+        default=[None],
+        help="removal windows to try with each β: 'all' (every round, the default) or a number of rounds",
+    )
     parser.add_argument("--work", type=Path, help="where the grids' JSON files go (default: a temporary folder)")
     parser.add_argument("--reuse", action="store_true", help="summarise a grid already in --work instead of rerunning")
     parser.add_argument("--workers", type=int, default=2)
@@ -109,26 +136,27 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     sweep: dict[str, Any] = {}
     for beta in args.betas:
-        grid = grid_path(work, beta)
-        if not (args.reuse and grid.exists()):
-            run_grid(beta, grid, args.quick, args.workers)
-        sweep[beta] = summarise(grid)
-    print(f"{'β':>5} | cells | attackers removed < 95% | honest removed > 5% | accuracy < 0.97×")
-    for beta, summary in sweep.items():
+        for window in args.windows:
+            grid = grid_path(work, beta, window)
+            if not (args.reuse and grid.exists()):
+                run_grid(beta, window, grid, args.quick, args.workers)
+            sweep[setting_label(beta, window)] = summarise(grid) | {"beta": beta, "removal_rounds": window}
+    print(f"{'setting':>12} | cells | attackers removed < 95% | honest removed > 5% | accuracy < 0.97×")
+    for label, summary in sweep.items():
         m = summary["misses"]
         print(
-            f"{beta:>5} | {summary['cells']:>5} | {m['attackers_removed']:>23} | {m['honest_removed']:>19} | "
+            f"{label:>12} | {summary['cells']:>5} | {m['attackers_removed']:>23} | {m['honest_removed']:>19} | "
             f"{m['ratio_to_fedavg']:>16}"
         )
-    first = args.betas[0]
-    for beta in args.betas[1:]:
-        before = {row["cell"]: row for row in sweep[first]["rows"]}
-        for row in sweep[beta]["rows"]:
+    first, *others = sweep
+    before = {row["cell"]: row for row in sweep[first]["rows"]}
+    for label in others:
+        for row in sweep[label]["rows"]:
             old = before.get(row["cell"])
             if old is not None and old["misses"] != row["misses"]:
-                print(f"  β {first} → {beta}: {row['cell']}: {old['misses'] or 'none'} → {row['misses'] or 'none'}")
+                print(f"  {first} → {label}: {row['cell']}: {old['misses'] or 'none'} → {row['misses'] or 'none'}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"benchmark": "beta_sweep", "targets": TARGETS, "betas": sweep}, indent=1))
+    args.output.write_text(json.dumps({"benchmark": "beta_sweep", "targets": TARGETS, "settings": sweep}, indent=1))
     print(f"wrote {args.output} (grids in {work})")
     return 0
 

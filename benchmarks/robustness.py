@@ -44,7 +44,18 @@ PEERS = ("fedavg_honest", "fedavg", "flwr_fedavg", "flwr_krum", "flwr_median", "
 
 CLASSES = {"digits": 10, "breast_cancer": 2}
 # settings that shape every run of a grid (restored by --resummarise)
-GRID_ARGUMENTS = ("spec", "gamma", "beta", "rffl_alpha", "coalition", "epochs", "lr", "momentum", "batch_size")
+GRID_ARGUMENTS = (
+    "spec",
+    "gamma",
+    "beta",
+    "removal_rounds",
+    "rffl_alpha",
+    "coalition",
+    "epochs",
+    "lr",
+    "momentum",
+    "batch_size",
+)
 RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95}
 # v4 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
 BINARY_RFFL_ALPHA = 0.98
@@ -61,6 +72,7 @@ def aggregation_spec(
     beta: str = "1/3",
     rffl_alpha: float | None = None,
     coalition: str = "mean",
+    removal_rounds: int | None = None,
 ) -> dict[str, Any]:
     """The task's aggregation spec per pipeline version.
 
@@ -93,7 +105,8 @@ def aggregation_spec(
             rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
     return {
         "rules": rules,
-        "reputation": {"name": "rffl", "alpha": rffl_alpha, "beta": beta},
+        "reputation": {"name": "rffl", "alpha": rffl_alpha, "beta": beta}
+        | ({} if removal_rounds is None else {"removal_rounds": removal_rounds}),
         "contribution": {"name": "shapley", "method": "exact", "coalition": coalition},
     }
 
@@ -120,6 +133,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             beta=job.get("beta", "1/3"),
             rffl_alpha=job.get("rffl_alpha"),
             coalition=job.get("coalition", "mean"),
+            removal_rounds=job.get("removal_rounds"),
         ),
         epochs=job.get("epochs", 2),
         lr=job.get("lr", 0.1),
@@ -380,6 +394,7 @@ def build_jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
                 base["split"] = args.split
                 base.update(epochs=args.epochs, lr=args.lr, momentum=args.momentum, batch_size=args.batch_size)
                 base.update(beta=args.beta, rffl_alpha=args.rffl_alpha, coalition=args.coalition)
+                base["removal_rounds"] = args.removal_rounds
                 if args.gamma is not None:
                     base["gamma"] = args.gamma
                 jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "fedavg", "standalone": True})
@@ -410,6 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spec", choices=tuple(RFFL_ALPHA), default="v4", help="aggregation pipeline version")
     parser.add_argument("--gamma", type=float, help=f"clip norm Γ (default per data set: {GAMMA})")
     parser.add_argument("--beta", default="1/3", help="RFFL removal threshold β (a task setting)")
+    parser.add_argument(
+        "--removal-rounds",
+        type=int,
+        help="RFFL removes owners in rounds 1..N only (a task setting; default every round)",
+    )
     parser.add_argument("--rffl-alpha", type=float, help="RFFL reputation memory α (default per spec version)")
     parser.add_argument("--coalition", choices=("mean", "weighted"), default="mean", help="Shapley sub-model")
     parser.add_argument("--epochs", type=int, default=TRAINING["epochs"], help="owners' local epochs per round")
@@ -453,7 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = summarise(runs)
     pipeline_rows = [c for c in summary["cells"] if c["server"] == "pipeline"]
     specs = {
-        d: aggregation_spec(d, args.spec, args.gamma, args.beta, args.rffl_alpha, args.coalition) for d in args.datasets
+        d: aggregation_spec(d, args.spec, args.gamma, args.beta, args.rffl_alpha, args.coalition, args.removal_rounds)
+        for d in args.datasets
     }
     training = {k: getattr(args, k) for k in TRAINING}
     described = "; ".join(

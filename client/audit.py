@@ -206,9 +206,9 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
     if (rec.gamma_q, rec.alpha_fp, Fraction(rec.beta)) != (
         round(rules.gamma * (1 << spec.scale_bits)),
         fixedpoint.to_fixed(Fraction(rules.alpha)),
-        Fraction(rules.beta),
+        rules.beta_in_round(rec.round),
     ):
-        problems.append("Γ, α or β differ from the task spec")
+        problems.append("Γ, α or β differ from the task spec (β is 0 past its removal_rounds)")
     weights = [(b * c) // one if (k and a and s) else 0
                for b, c, k, a, s in zip(rec.base_weights, rec.clip_factors, kept, act, sub, strict=True)]  # fmt: skip
     if weights != rec.weights:

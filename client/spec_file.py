@@ -36,6 +36,7 @@ PROTOCOL_KEYS = {
     "alpha",
     "beta",
     "filter_threshold",
+    "removal_rounds",
     "filters",
     "shapley",
 }

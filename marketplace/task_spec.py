@@ -141,6 +141,8 @@ class ProtocolSpec:
 
     proof: "groth16" (Pedersen layer 1 + Groth16 rules proof), "pedersen" (layer 1 only) or "none" (unverified).
     gamma: RFFL clip norm Γ in model units; alpha, beta: RFFL (β as an exact fraction "1/3").
+    removal_rounds: RFFL removes owners (and the contract slashes them) in rounds 1..removal_rounds only; later
+        rounds apply β = 0 and reputations only weight the aggregate. None (the default): every round.
     value_bits: every quantized coordinate lies in [-(2^value_bits - 1), 2^value_bits - 1] (the circuit's range).
     filters: robust rules run before RFFL (aggregator.pipeline rule entries; clip is RFFL's own).
     shapley: options of aggregator.shapley.round_shapley; contributions use the validation set.
@@ -163,10 +165,15 @@ class ProtocolSpec:
     verifying_key_cid: str = ""
     rule_version: str = ""
     filter_threshold: str = "-1"
+    removal_rounds: int | None = None
 
     def __post_init__(self) -> None:
         if self.proof not in PROOF_MODES:
             raise TaskSpecError(f"protocol proof must be one of {', '.join(PROOF_MODES)}, got {self.proof!r}")
+        window = self.removal_rounds
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 0):
+            raise TaskSpecError(f"protocol removal_rounds must be a non-negative integer, got {window!r}",
+                                hint="leave it out to let RFFL remove owners in every round")  # fmt: skip
         self._check_rule_version()
         if not 1 <= int(self.value_bits) <= 39:
             raise TaskSpecError(f"protocol value_bits must be in 1..39, got {self.value_bits!r}")
@@ -217,6 +224,12 @@ class ProtocolSpec:
 
         return to_fixed(Fraction(self.filter_threshold))
 
+    def beta_in_round(self, round_number: int) -> Fraction:
+        """The removal threshold β round `round_number` applies (0 past the removal window)."""
+        from aggregator.reputation import removal_beta
+
+        return removal_beta(Fraction(self.beta), self.removal_rounds, round_number)
+
     @property
     def bound(self) -> int:
         """The largest quantized magnitude a data owner may send."""
@@ -235,12 +248,12 @@ class ProtocolSpec:
             "verifying_key_cid": self.verifying_key_cid,
             "rule_version": self.rule_version,
             "filter_threshold": self.filter_threshold,
-        }
+        } | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProtocolSpec:
         known = {"proof", "generator_tag", "value_bits", "gamma", "alpha", "beta", "filters", "shapley",
-                 "verifying_key_cid", "rule_version", "filter_threshold"}  # fmt: skip
+                 "verifying_key_cid", "rule_version", "filter_threshold", "removal_rounds"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise TaskSpecError(f"unknown protocol field(s): {', '.join(unknown)}")

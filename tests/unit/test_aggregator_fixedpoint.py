@@ -6,6 +6,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,12 +72,14 @@ def _quantized_rounds(rounds: int, seed: int = 0, n: int = 6, d: int = 300, scal
         yield np.rint(floats * 2**scale_bits).astype(np.int64)
 
 
-def test_fixed_and_float_rffl_agree_over_rounds() -> None:
+@pytest.mark.parametrize("removal_rounds", [None, 0, 2])
+def test_fixed_and_float_rffl_agree_over_rounds(removal_rounds: int | None) -> None:
+    # past a removal window (β = 0) both leave an owner only once its reputation is 0, one round later
     scale_bits, gamma = 16, 0.5
     senders = [f"s{i}" for i in range(6)]
     sizes = [100, 80, 120, 60, 90, 110]
-    fixed = RFFLReputation(RFFLConfig(), arithmetic="fixed")
-    floating = RFFLReputation(RFFLConfig())
+    fixed = RFFLReputation(RFFLConfig(removal_rounds=removal_rounds), arithmetic="fixed")
+    floating = RFFLReputation(RFFLConfig(removal_rounds=removal_rounds))
     gamma_q = round(gamma * 2**scale_bits)
     for q in _quantized_rounds(8):
         active = [fixed.is_active(s) or not fixed.state.participants for s in senders]
@@ -94,7 +97,9 @@ def test_fixed_and_float_rffl_agree_over_rounds() -> None:
         assert out_fixed.removed_now == out_float.removed_now
         aggregate_fixed = out_fixed.aggregate / 2**scale_bits
         np.testing.assert_allclose(aggregate_fixed, out_float.aggregate, atol=2 / 2**scale_bits)
-    assert "s0" in fixed.removed and "s0" in floating.removed
+    assert "s0" in fixed.removed and fixed.removed == floating.removed
+    # the flipper falls below β/|R| in round 3; past a window it leaves once its reputation is 0 (round 5)
+    assert fixed.removed["s0"] == {None: 3, 0: 6, 2: 6}[removal_rounds]
 
 
 def test_cosine_filter_fixed_keeps_agreeing_rows() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from aggregator.reputation import RFFLConfig, RFFLReputation
+from aggregator.reputation import RFFLConfig, RFFLReputation, removal_beta
 from aggregator.rules import NormClip, RoundContext, UpdateBatch
 
 SENDERS = [f"s{i}" for i in range(8)]
@@ -78,3 +80,36 @@ def test_missing_sender_scores_missing_score() -> None:
     batch = UpdateBatch.from_updates(updates)
     result = reputation.step(batch, SENDERS[1:], SIZES[1:])
     assert result.phis["s0"] == 0.0
+
+
+def _weak_owner_rounds(rounds: int, seed: int = 5) -> list[np.ndarray]:
+    """s1 sends a faint share of the common direction under heavy noise: a small, positive cosine."""
+    rng = np.random.default_rng(seed)
+    direction = rng.normal(size=200)
+    out = []
+    for _ in range(rounds):
+        updates = direction + 0.8 * rng.normal(size=(len(SENDERS), direction.size))
+        updates[1] = 0.15 * direction + 1.5 * rng.normal(size=direction.size)
+        out.append(updates.astype(np.float32))
+    return out
+
+
+def test_removal_window_keeps_a_weak_owner_that_plain_rffl_removes() -> None:
+    plain, windowed = RFFLReputation(RFFLConfig()), RFFLReputation(RFFLConfig(removal_rounds=2))
+    for updates in _weak_owner_rounds(15):
+        _step(plain, updates)
+        _step(windowed, updates)
+    assert plain.removed == {"s1": 8}  # below β/|R| in round 8
+    assert windowed.removed == {} and windowed.reputation_of("s1") > 0
+    # reputations still weight it down: far below the others' share
+    assert windowed.reputation_of("s1") < 0.2 * min(r for s, r in windowed.reputations.items() if s != "s1")
+
+
+def test_removal_beta_is_beta_inside_the_window_and_zero_after() -> None:
+    config = RFFLConfig(beta=Fraction(1, 3), removal_rounds=2)
+    assert [config.beta_in_round(r) for r in (1, 2, 3, 9)] == [Fraction(1, 3), Fraction(1, 3), 0, 0]
+    assert RFFLConfig().beta_in_round(1000) == Fraction(1, 3)
+    assert removal_beta(Fraction(1, 4), 0, 1) == 0
+    for bad in (-1, True, 2.5, "3"):
+        with pytest.raises(ValueError, match="removal_rounds"):
+            RFFLConfig(removal_rounds=bad)  # type: ignore[arg-type]

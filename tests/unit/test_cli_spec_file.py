@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from client.commands.hints import explain
 from client.spec_file import SpecFileError, load_spec_file, parse_amount, parse_duration
 from marketplace.errors import ContractRevert, DataSchemaError
+from marketplace.task_spec import ProtocolSpec
 
 KEY = "0x" + "11" * 32
 SPEC = """
@@ -111,3 +113,17 @@ def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_p
     assert v1.protocol is not None and v1.protocol.rule_version == "rffl-v1"
     with pytest.raises(SpecFileError, match=r"rule_version|rule version"):
         load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v9"\n'))
+
+
+def test_removal_rounds_sets_the_rffl_removal_window(tmp_path: Path) -> None:
+    spec = load_spec_file(write(tmp_path, SPEC + '[protocol]\nproof = "pedersen"\nbeta = "1/3"\nremoval_rounds = 2\n'))
+    rules = spec.protocol
+    assert rules is not None and rules.removal_rounds == 2
+    assert [rules.beta_in_round(r) for r in (1, 2, 3)] == [Fraction(1, 3), Fraction(1, 3), 0]
+    assert ProtocolSpec.from_dict(rules.to_dict()) == rules
+    # a spec without the key reads as before (and writes no key): removal in every round
+    plain = ProtocolSpec(proof="pedersen")
+    assert "removal_rounds" not in plain.to_dict() and plain.beta_in_round(10**6) == Fraction(1, 3)
+    for bad in ("-1", "true", "1.5", '"3"'):
+        with pytest.raises(SpecFileError, match="removal_rounds"):
+            load_spec_file(write(tmp_path, SPEC + f'[protocol]\nproof = "pedersen"\nremoval_rounds = {bad}\n'))

@@ -87,13 +87,14 @@ def build_market(
     dataset: str = "breast_cancer",
     verifier: str | None = None,
     rule_version: str = "rffl-v2",
+    rules_overrides: dict[str, Any] | None = None,
 ) -> ProtocolMarket:
     data, schema = load_builtin(dataset)
     train, validation, _ = split_holdout(data, val_fraction=0.2, test_fraction=0.2, seed=0)
     count = honest + (1 if attacker is not None else 0)
     shards = [train.subset(p) for p in dirichlet_split(train.y, count, 100.0, seed=0)]
     private, public = generate_keypair()
-    rules = protocol_spec(proof, rule_version)
+    rules = protocol_spec(proof, rule_version, **(rules_overrides or {}))
 
     def make_spec(validation_cid: str) -> TaskSpec:
         return TaskSpec(
