@@ -10,7 +10,16 @@ reach 0.99 (different data, different minibatch order), so the rule removes Sybi
 "a little is enough" attackers (who all send the same mean − z·std vector, Baruch et al.
 2019) and owners who copy someone else's update (the copying problem of deployed incentive
 networks). The similarities come from the kept rows' Gram matrix (k²·d for k kept rows).
-Filtered owners are still scored by RFFL against the aggregate they did not shape.
+
+`twin_score` says how a reputation scores the dropped twins: "cosine" (default) against the
+aggregate they did not shape, like any filtered owner; "capped" no better than a sender of
+nothing, min(cosine, the reputation's missing score), since a copy carries no information of
+its own. With "cosine" a "little is enough" group, whose vector is built to sit near the
+honest mean, keeps its reputation (and its stake) round after round while it contributes
+nothing; with "capped" it decays like a free-rider's, and a group pointing against the
+aggregate (Sybils of a label-flipper) keeps its negative score. In the
+attack-free robustness grid (2 data sets × Dirichlet α 0.5/100 × 5 seeds × 20 rounds) no two
+honest updates came closer than cosine 0.982, so honest owners are not scored as twins there.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch
+
+TWIN_SCORES = ("cosine", "capped")
 
 
 def pairwise_cosines(gram: np.ndarray) -> np.ndarray:
@@ -38,11 +49,15 @@ class NearDuplicateFilter:
     """Drop every kept update that has a twin (pairwise cosine ≥ `threshold`) among the kept."""
 
     threshold: float = 0.99
+    twin_score: str = "cosine"
     name: str = "near_duplicate"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"near_duplicate threshold must lie in (0, 1], got {self.threshold!r}")
+        if self.twin_score not in TWIN_SCORES:
+            choices = ", ".join(TWIN_SCORES)
+            raise ValueError(f"near_duplicate twin_score must be one of {choices}, got {self.twin_score!r}")
 
     def apply(self, batch: UpdateBatch, ctx: RoundContext) -> RuleResult:
         index = np.flatnonzero(batch.kept)
@@ -52,11 +67,13 @@ class NearDuplicateFilter:
             cos = pairwise_cosines(batch.kept_gram())
             max_similarity[index] = cos.max(axis=1)
             kept[index[cos.max(axis=1) >= self.threshold]] = False
+        twins = batch.kept & ~kept
         return RuleResult(
             kept_mask=kept,
             scale=batch.scale.copy(),
+            copies=twins if self.twin_score == "capped" else None,
             notes={
-                "dropped": int(np.count_nonzero(batch.kept & ~kept)),
+                "dropped": int(np.count_nonzero(twins)),
                 "max_similarity": [round(float(c), 6) for c in max_similarity],
             },
         )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from aggregator.attacks import sybil_group
+from aggregator.attacks import alie_z, little_is_enough, sybil_group
 from aggregator.pipeline import RoundAggregator, build_pipeline
 from aggregator.rules import CosineFilter, NearDuplicateFilter, RoundContext, UpdateBatch
 from aggregator.rules.base import combine_and_dots
@@ -63,6 +64,47 @@ def test_sybil_group_has_zero_weight_every_round_and_leaves_within_k_rounds() ->
             break
     assert removed_at is not None and removed_at <= 25
     assert all(server.is_active(s) for s in senders[:7])
+
+
+def _alie_rounds(twin_score: str, rounds: int = 30) -> tuple[RoundAggregator, list[str], int | None]:
+    """7 honest owners, 3 sending the shared "little is enough" vector mean − z·std each round."""
+    rng = np.random.default_rng(4)
+    spec = {
+        "rules": [
+            {"name": "near_duplicate", "twin_score": twin_score},
+            {"name": "clip", "gamma": 1.0},
+            {"name": "cosine", "reference": "median"},
+        ],
+        "reputation": {"name": "rffl", "alpha": 0.95, "beta": "1/3"},
+    }
+    server = RoundAggregator(build_pipeline(spec))
+    senders = [f"s{i}" for i in range(10)]
+    direction = rng.normal(size=100)
+    for round_index in range(rounds):
+        honest = (direction + rng.normal(size=(7, 100))).astype(np.float32)
+        alie = np.repeat(little_is_enough(honest, alie_z(10, 3))[None, :], 3, axis=0)
+        outcome = server.run(np.vstack([honest, alie]), senders, [100] * 10, seed=round_index)
+        assert np.all(outcome.coefficients[7:] == 0.0)  # twins never enter the aggregate
+        if all(not server.is_active(s) for s in senders[7:]):
+            return server, senders, round_index
+    return server, senders, None
+
+
+def test_little_is_enough_group_with_capped_twin_scores_leaves_and_scored_by_cosine_stays() -> None:
+    server, senders, removed_at = _alie_rounds("capped")
+    # φ = 0 each round while honest owners score well above 0: the group falls below β/|R|
+    assert removed_at is not None and removed_at <= 10
+    assert all(server.is_active(s) for s in senders[:7])
+    server, senders, removed_at = _alie_rounds("cosine")
+    assert removed_at is None and all(server.is_active(s) for s in senders)
+    # its vector sits near the honest mean, closer to the aggregate than any honest update
+    reputations = dict(zip(server.rffl.state.participants, server.rffl.state.reputations, strict=True))
+    assert min(reputations[s] for s in senders[7:]) > max(reputations[s] for s in senders[:7])
+
+
+def test_near_duplicate_twin_score_is_checked() -> None:
+    with pytest.raises(ValueError, match="twin_score"):
+        NearDuplicateFilter(twin_score="zero")
 
 
 def test_downdate_after_dropping_many_rows_equals_a_fresh_pass() -> None:

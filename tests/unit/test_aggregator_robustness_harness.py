@@ -22,7 +22,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -37,6 +37,13 @@ def test_v4_drops_the_cosine_filter_and_slows_reputation_only_on_two_classes(rob
     assert [r["name"] for r in multi["rules"]] == ["near_duplicate", "clip", "cosine"]
     assert multi["rules"][-1]["reference"] == "median" and multi["reputation"]["alpha"] == 0.95
     assert robustness.aggregation_spec("breast_cancer", "v4", rffl_alpha=0.9)["reputation"]["alpha"] == 0.9
+
+
+def test_v5_caps_near_duplicate_twins_scores_and_is_otherwise_v4(robustness) -> None:
+    for dataset in ("digits", "breast_cancer"):
+        v4, v5 = robustness.aggregation_spec(dataset, "v4"), robustness.aggregation_spec(dataset)
+        assert v5["rules"][0] == {**v4["rules"][0], "twin_score": "capped"}
+        assert v5["rules"][1:] == v4["rules"][1:] and v5["reputation"] == v4["reputation"]
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:
