@@ -59,7 +59,7 @@ class AggregationPipeline:
         """Run every rule in order; each sees the previous rules' mask and scale."""
         aggregate: np.ndarray | None = None
         notes: list[tuple[str, dict[str, Any]]] = []
-        copies = np.zeros(batch.n, dtype=bool)
+        capped = np.zeros(batch.n, dtype=bool)
         for rule in self.rules:
             if not np.any(batch.kept):
                 notes.append((rule.name, {"skipped": "no update left"}))
@@ -68,10 +68,10 @@ class AggregationPipeline:
             batch = batch.derive(kept=result.kept_mask, scale=result.scale)
             if result.aggregate is not None:
                 aggregate = result.aggregate
-            if result.copies is not None:
-                copies |= result.copies
+            if result.capped is not None:
+                capped |= result.capped
             notes.append((rule.name, result.notes))
-        return FilterOutcome(batch=batch, aggregate=aggregate, notes=notes, copies=copies)
+        return FilterOutcome(batch=batch, aggregate=aggregate, notes=notes, capped=capped)
 
     def to_dict(self) -> dict[str, Any]:
         rules = []
@@ -94,7 +94,7 @@ class FilterOutcome:
     batch: UpdateBatch
     aggregate: np.ndarray | None
     notes: list[tuple[str, dict[str, Any]]]
-    copies: np.ndarray  # rows a rule found to be copies: the reputation scores them at most as missing
+    capped: np.ndarray  # rows a rule found to be copies or boosted: scored at most as missing
 
 
 def _named(entry: Any, where: str, allowed: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -235,7 +235,7 @@ class RoundAggregator:
         outcome = self.pipeline.filter(batch, ctx)
         filtered = outcome.batch
         if self.rffl is not None:
-            result = self.rffl.step(filtered, senders, [int(s) for s in sizes], copies=outcome.copies)
+            result = self.rffl.step(filtered, senders, [int(s) for s in sizes], capped=outcome.capped)
             return RoundOutcome(
                 filtered.kept,
                 filtered.scale,

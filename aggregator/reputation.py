@@ -14,10 +14,11 @@ Choices this module makes explicit (the paper leaves them open):
 - a negative reputation is clamped to 0 before normalising (it then falls under β/|R|);
 - a participant in R that sent nothing valid this round scores φ = `missing_score` (0);
 - a participant dropped this round by a robust rule is still scored against u (which it did
-  not shape), so persistent attackers lose reputation even while filtered out; a copy (a
-  near-duplicate twin, when its rule says so) scores no better than a sender of nothing,
-  min(φ, `missing_score`): a "little is enough" group sends one vector built to look like the
-  honest mean, whose cosine would keep the group reputable while it contributes nothing.
+  not shape), so persistent attackers lose reputation even while filtered out; a copy or a
+  boosted update (a near-duplicate twin or a norm outlier, when its rule says so) scores no
+  better than a sender of nothing, min(φ, `missing_score`): a "little is enough" group sends
+  one vector built to look like the honest mean, and a scaled update keeps the honest
+  direction, so their cosines would keep them reputable while they contribute nothing.
 State is persisted per task as JSON (written atomically) after every round, so an
 aggregator that restarts resumes with exactly the same numbers. Two arithmetics share the
 state format: "float" for research runs and "fixed" (aggregator.fixedpoint, the on-chain
@@ -218,20 +219,20 @@ class RFFLReputation:
         batch: UpdateBatch,
         senders: Sequence[str],
         data_sizes: Sequence[int],
-        copies: np.ndarray | None = None,
+        capped: np.ndarray | None = None,
     ) -> RFFLRoundResult:
         """Score one round of (already clipped/filtered) float updates and update reputations.
 
-        Rows flagged as `copies` (a rule found them to carry nothing of their own) score no better
-        than a sender of nothing: min(cosine to the aggregate, `missing_score`).
+        Rows flagged `capped` (a rule found them to be copies or boosted) score no better than a
+        sender of nothing: min(cosine to the aggregate, `missing_score`).
         """
         if self.state.arithmetic != "float":
             raise ValueError("this reputation state uses fixed-point arithmetic; call step_fixed")
         if len(senders) != batch.n or len(data_sizes) != batch.n:
             raise ValueError("senders and data_sizes must have one entry per update row")
-        copies = np.zeros(batch.n, dtype=bool) if copies is None else np.asarray(copies, dtype=bool)
-        if copies.shape != (batch.n,):
-            raise ValueError(f"copies has shape {copies.shape}; expected ({batch.n},)")
+        capped = np.zeros(batch.n, dtype=bool) if capped is None else np.asarray(capped, dtype=bool)
+        if capped.shape != (batch.n,):
+            raise ValueError(f"capped has shape {capped.shape}; expected ({batch.n},)")
         self.start(list(senders))
         index = self._index()
         base = self.base_weights(senders, data_sizes)
@@ -246,7 +247,7 @@ class RFFLReputation:
             position = index.get(sender)
             if position is not None:
                 phis[position] = cosines[row] if total > 0 else 0.0
-                if copies[row]:
+                if capped[row]:
                     phis[position] = min(phis[position], self.config.missing_score)
         reps = np.asarray(self.state.reputations, dtype=np.float64)
         retired = self._zero_reputation()

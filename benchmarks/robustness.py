@@ -10,7 +10,7 @@ the same owners and attacks. Shapley accuracy: GTG-Shapley against exact values 
 rounds with n = 10. Prints tables and writes benchmarks/results/robustness.json.
 
 Owners train as the product's clients do (5 local epochs, lr 0.1, momentum 0.9, batch 32;
---epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v5 by default (--spec).
+--epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v6 by default (--spec).
 
     python benchmarks/robustness.py --workers 2 --coalition weighted  # full grid (≈ 22 min on 2 shared cores)
     python benchmarks/robustness.py --quick    # smoke run (≈ 1 min)
@@ -56,8 +56,10 @@ GRID_ARGUMENTS = (
     "momentum",
     "batch_size",
 )
-RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95, "v5": 0.95}
-# v4/v5 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
+RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95, "v5": 0.95, "v6": 0.95}
+# v6 (ten classes): an update over 3 × the round's median norm is dropped and scored as missing
+BOOSTED_NORMS = {"name": "norm_outlier", "method": "ratio", "k": 3.0, "side": "upper", "outlier_score": "capped"}
+# v4-v6 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
 BINARY_RFFL_ALPHA = 0.98
 # how data owners train, as the product's clients do (client/demo.py: 5 epochs, lr 0.1,
 # momentum 0.9, batch 32); the v1-v3 results used the simulator's lighter default (2 epochs,
@@ -67,7 +69,7 @@ TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
 
 def aggregation_spec(
     dataset: str,
-    version: str = "v5",
+    version: str = "v6",
     gamma: float | None = None,
     beta: str = "1/3",
     rffl_alpha: float | None = None,
@@ -85,10 +87,14 @@ def aggregation_spec(
     label-flippers score φ ≈ −1 and still reach zero reputation at α = 0.98; on ten classes the
     filter and the faster α = 0.95 are what remove free-riders (φ ≈ 0) within 20 rounds.
     v5 = v4 with near-duplicate twins scored no better than a missing update (φ = min(cos, 0)), so
-    a "little is enough" group (one shared vector near the honest mean) loses reputation.
+    a "little is enough" group (one shared vector near the honest mean) loses reputation. v6 = v5
+    with, on more than two classes, a norm filter before clipping: an update over 3 × the round's
+    median norm (a boosted or noise-laden one, which clipping would turn into an honest-looking
+    direction) is dropped and scored like a copy. Not on two classes: there honest norms spread
+    over more than 10× (one-class shards), past the scaled attackers'.
     """
     gamma = GAMMA[dataset] if gamma is None else gamma
-    binary_v4 = version in ("v4", "v5") and CLASSES[dataset] <= 2
+    binary_v4 = version in ("v4", "v5", "v6") and CLASSES[dataset] <= 2
     if rffl_alpha is None:
         rffl_alpha = BINARY_RFFL_ALPHA if binary_v4 else RFFL_ALPHA[version]
     if version == "v1":
@@ -102,10 +108,12 @@ def aggregation_spec(
         # filter: clipping already bounds norms, and at α = 0.5 the largest honest data sets
         # give the largest norms, which the MAD band (centred on the crowd) would drop
         duplicate: dict[str, Any] = {"name": "near_duplicate", "threshold": 0.99}
-        if version == "v5":
+        if version in ("v5", "v6"):
             duplicate["twin_score"] = "capped"
         rules = [duplicate, {"name": "clip", "gamma": gamma}]
-        if version in ("v2", "v3") or (version in ("v4", "v5") and not binary_v4):
+        if version == "v6" and not binary_v4:
+            rules.insert(1, BOOSTED_NORMS)
+        if version in ("v2", "v3") or (version in ("v4", "v5", "v6") and not binary_v4):
             reference = "weighted" if version == "v2" else "median"
             rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
     return {
@@ -133,7 +141,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         server=job["server"],
         aggregation=aggregation_spec(
             job["dataset"],
-            job.get("spec", "v5"),
+            job.get("spec", "v6"),
             gamma=job.get("gamma"),
             beta=job.get("beta", "1/3"),
             rffl_alpha=job.get("rffl_alpha"),
@@ -427,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--spec", choices=tuple(RFFL_ALPHA), default="v5", help="aggregation pipeline version")
+    parser.add_argument("--spec", choices=tuple(RFFL_ALPHA), default="v6", help="aggregation pipeline version")
     parser.add_argument("--gamma", type=float, help=f"clip norm Γ (default per data set: {GAMMA})")
     parser.add_argument("--beta", default="1/3", help="RFFL removal threshold β (a task setting)")
     parser.add_argument(

@@ -198,6 +198,13 @@ class ProtocolSpec:
         if not -1 <= threshold <= 1:
             raise TaskSpecError(f"protocol filter_threshold must lie in [-1, 1], got {raw!r}")
         object.__setattr__(self, "filter_threshold", str(raw))
+        capped = [str(f.get("name")) for f in self.filters if "capped" in (f.get("twin_score"), f.get("outlier_score"))]
+        if capped:
+            raise TaskSpecError(
+                f"protocol filter(s) {', '.join(capped)} ask for capped reputation scores, which the protocol's "
+                f"fixed-point RFFL does not apply (a research-path option of aggregator.pipeline)",
+                hint='drop twin_score/outlier_score, or set them to "cosine"',
+            )
         if version == "rffl-v2":
             unproven = [str(f.get("name")) for f in self.filters if f.get("name") not in V2_FILTERS]
             if unproven:

@@ -206,9 +206,9 @@ class RuleResult:
     scale: np.ndarray
     aggregate: np.ndarray | None = None
     notes: dict[str, Any] = field(default_factory=dict)
-    # rows found to carry no information of their own (copies): a reputation scores them no
-    # better than a sender of nothing, min(similarity to the aggregate, the missing score)
-    copies: np.ndarray | None = None
+    # rows a rule found to be copies or boosted: a reputation scores them no better than a
+    # sender of nothing, min(similarity to the aggregate, the missing score)
+    capped: np.ndarray | None = None
 
 
 @runtime_checkable

@@ -71,7 +71,7 @@ class NearDuplicateFilter:
         return RuleResult(
             kept_mask=kept,
             scale=batch.scale.copy(),
-            copies=twins if self.twin_score == "capped" else None,
+            capped=twins if self.twin_score == "capped" else None,
             notes={
                 "dropped": int(np.count_nonzero(twins)),
                 "max_similarity": [round(float(c), 6) for c in max_similarity],

@@ -1,9 +1,16 @@
-"""Norm-outlier filter: median absolute deviation (robust) or the 3σ rule.
+"""Norm-outlier filter: median absolute deviation (robust), the 3σ rule, or a ratio to the median.
 
 An update whose norm is far from the crowd's is either a scaled/boosted attack (too large)
 or a lazy free-rider (near zero). The MAD variant uses median ± k·1.4826·MAD, which a
 minority of attackers cannot shift; the "sigma" variant is the classical mean ± k·σ used
-by 3σ-Krum style filters (Buyukates et al. 2023, arXiv 2302.14031).
+by 3σ-Krum style filters (Buyukates et al. 2023, arXiv 2302.14031); the "ratio" variant keeps
+median/k ≤ ‖Δ‖ ≤ k·median, which does not collapse when the honest norms are nearly equal
+(an IID round makes the MAD tiny and every small deviation an outlier).
+
+`outlier_score` says how a reputation scores a dropped outlier: "cosine" (default) against the
+aggregate, like any filtered owner, or "capped", no better than a sender of nothing
+(min(cosine, missing score)): a boosted update keeps the honest direction, so its cosine alone
+would never lower its reputation.
 """
 
 from __future__ import annotations
@@ -15,6 +22,15 @@ import numpy as np
 from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch
 
 MAD_TO_SIGMA = 1.4826  # consistency constant: MAD·1.4826 estimates σ for normal data
+METHODS = ("mad", "sigma", "ratio")
+OUTLIER_SCORES = ("cosine", "capped")
+
+
+def _within_ratio(norms: np.ndarray, median: float, k: float, side: str) -> np.ndarray:
+    """median/k ≤ norm ≤ k·median on the chosen side(s)."""
+    upper_ok = norms <= k * median
+    lower_ok = norms * k >= median
+    return upper_ok if side == "upper" else lower_ok if side == "lower" else upper_ok & lower_ok
 
 
 def norm_outlier_mask(norms: np.ndarray, method: str, k: float, side: str) -> np.ndarray:
@@ -30,8 +46,11 @@ def norm_outlier_mask(norms: np.ndarray, method: str, k: float, side: str) -> np
     elif method == "sigma":
         centre = float(np.mean(norms))
         spread = float(np.std(norms))
+    elif method == "ratio":
+        centre = float(np.median(norms))
+        return _within_ratio(norms, centre, k, side)
     else:
-        raise ValueError(f"unknown norm-outlier method {method!r}; expected 'mad' or 'sigma'")
+        raise ValueError(f"unknown norm-outlier method {method!r}; expected one of {', '.join(METHODS)}")
     if spread == 0.0:
         return np.ones(norms.size, dtype=bool)
     upper_ok = norms <= centre + k * spread
@@ -50,11 +69,17 @@ class NormOutlierFilter:
     method: str = "mad"
     k: float = 3.0
     side: str = "both"
+    outlier_score: str = "cosine"
     name: str = "norm_outlier"
 
     def __post_init__(self) -> None:
-        if self.method not in ("mad", "sigma"):
-            raise ValueError(f"norm_outlier method must be 'mad' or 'sigma', got {self.method!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"norm_outlier method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.outlier_score not in OUTLIER_SCORES:
+            choices = ", ".join(OUTLIER_SCORES)
+            raise ValueError(f"norm_outlier outlier_score must be one of {choices}, got {self.outlier_score!r}")
+        if self.method == "ratio" and not self.k > 1:
+            raise ValueError(f"norm_outlier k must exceed 1 for the ratio method, got {self.k!r}")
         if self.side not in ("upper", "lower", "both"):
             raise ValueError(f"norm_outlier side must be 'upper', 'lower' or 'both', got {self.side!r}")
         if not self.k > 0:
@@ -66,8 +91,10 @@ class NormOutlierFilter:
         inside = norm_outlier_mask(norms, self.method, self.k, self.side)
         kept = np.zeros(batch.n, dtype=bool)
         kept[index[inside]] = True
+        outliers = batch.kept & ~kept
         return RuleResult(
             kept_mask=kept,
             scale=batch.scale.copy(),
+            capped=outliers if self.outlier_score == "capped" else None,
             notes={"dropped": int(np.count_nonzero(~inside))},
         )

@@ -87,19 +87,19 @@ def test_a_copy_scores_no_better_than_a_missing_update() -> None:
     direction = rng.normal(size=30)
     updates = (direction + 0.5 * rng.normal(size=(len(SENDERS), 30))).astype(np.float32)
     updates[1] = -updates[1]  # a copy pointing against the aggregate keeps its negative score
-    copies = np.zeros(len(SENDERS), dtype=bool)
-    copies[[0, 1]] = True
+    flags = np.zeros(len(SENDERS), dtype=bool)
+    flags[[0, 1]] = True
     plain = RFFLReputation(RFFLConfig(missing_score=0.0))
     plain.start(SENDERS)
     scored = plain.step(UpdateBatch.from_updates(updates), SENDERS, SIZES).phis
     capped_reputation = RFFLReputation(RFFLConfig(missing_score=0.0))
     capped_reputation.start(SENDERS)
-    capped = capped_reputation.step(UpdateBatch.from_updates(updates), SENDERS, SIZES, copies=copies).phis
+    capped = capped_reputation.step(UpdateBatch.from_updates(updates), SENDERS, SIZES, capped=flags).phis
     assert scored["s0"] > 0.5 and capped["s0"] == 0.0
     assert scored["s1"] < 0.0 and capped["s1"] == scored["s1"]
     assert all(capped[s] == scored[s] for s in SENDERS[2:])
-    with pytest.raises(ValueError, match="copies"):
-        plain.step(UpdateBatch.from_updates(updates), SENDERS, SIZES, copies=copies[:2])
+    with pytest.raises(ValueError, match="capped"):
+        plain.step(UpdateBatch.from_updates(updates), SENDERS, SIZES, capped=flags[:2])
 
 
 def _weak_owner_rounds(rounds: int, seed: int = 5) -> list[np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -66,28 +68,35 @@ def test_sybil_group_has_zero_weight_every_round_and_leaves_within_k_rounds() ->
     assert all(server.is_active(s) for s in senders[:7])
 
 
-def _alie_rounds(twin_score: str, rounds: int = 30) -> tuple[RoundAggregator, list[str], int | None]:
-    """7 honest owners, 3 sending the shared "little is enough" vector mean − z·std each round."""
-    rng = np.random.default_rng(4)
-    spec = {
-        "rules": [
-            {"name": "near_duplicate", "twin_score": twin_score},
-            {"name": "clip", "gamma": 1.0},
-            {"name": "cosine", "reference": "median"},
-        ],
-        "reputation": {"name": "rffl", "alpha": 0.95, "beta": "1/3"},
-    }
-    server = RoundAggregator(build_pipeline(spec))
+def _rounds_until_attackers_leave(
+    rules: list[dict], make_updates: Callable[[np.random.Generator, int], np.ndarray], seed: int, rounds: int = 30
+) -> tuple[RoundAggregator, list[str], int | None]:
+    """Run RFFL rounds (α 0.95, β 1/3) over 7 honest owners and 3 attackers (rows 7-9) until the
+    attackers have all left; the round they left in, or None."""
+    rng = np.random.default_rng(seed)
+    server = RoundAggregator(
+        build_pipeline({"rules": rules, "reputation": {"name": "rffl", "alpha": 0.95, "beta": "1/3"}})
+    )
     senders = [f"s{i}" for i in range(10)]
-    direction = rng.normal(size=100)
     for round_index in range(rounds):
-        honest = (direction + rng.normal(size=(7, 100))).astype(np.float32)
-        alie = np.repeat(little_is_enough(honest, alie_z(10, 3))[None, :], 3, axis=0)
-        outcome = server.run(np.vstack([honest, alie]), senders, [100] * 10, seed=round_index)
-        assert np.all(outcome.coefficients[7:] == 0.0)  # twins never enter the aggregate
+        outcome = server.run(make_updates(rng, round_index), senders, [100] * 10, seed=round_index)
+        assert np.all(outcome.coefficients[7:] == 0.0)  # dropped rows never enter the aggregate
         if all(not server.is_active(s) for s in senders[7:]):
             return server, senders, round_index
     return server, senders, None
+
+
+def _alie_rounds(twin_score: str) -> tuple[RoundAggregator, list[str], int | None]:
+    """7 honest owners, 3 sending the shared "little is enough" vector mean − z·std each round."""
+    direction = np.random.default_rng(40).normal(size=100)
+
+    def updates(rng: np.random.Generator, _: int) -> np.ndarray:
+        honest = (direction + rng.normal(size=(7, 100))).astype(np.float32)
+        return np.vstack([honest, np.repeat(little_is_enough(honest, alie_z(10, 3))[None, :], 3, axis=0)])
+
+    rules = [{"name": "near_duplicate", "twin_score": twin_score}, {"name": "clip", "gamma": 1.0},
+             {"name": "cosine", "reference": "median"}]  # fmt: skip
+    return _rounds_until_attackers_leave(rules, updates, seed=4)
 
 
 def test_little_is_enough_group_with_capped_twin_scores_leaves_and_scored_by_cosine_stays() -> None:
@@ -100,6 +109,29 @@ def test_little_is_enough_group_with_capped_twin_scores_leaves_and_scored_by_cos
     # its vector sits near the honest mean, closer to the aggregate than any honest update
     reputations = dict(zip(server.rffl.state.participants, server.rffl.state.reputations, strict=True))
     assert min(reputations[s] for s in senders[7:]) > max(reputations[s] for s in senders[:7])
+
+
+def _scaled_rounds(outlier_score: str) -> tuple[RoundAggregator, list[str], int | None]:
+    """7 honest owners, 3 who train honestly and send 10× their update (RFFL's scaling attack)."""
+    direction = np.random.default_rng(50).normal(size=100) / 10
+
+    def updates(rng: np.random.Generator, _: int) -> np.ndarray:
+        rows = (direction + 0.1 * rng.normal(size=(10, 100))).astype(np.float32)
+        rows[7:] *= 10.0
+        return rows
+
+    boosted = {"name": "norm_outlier", "method": "ratio", "k": 2.0, "side": "upper", "outlier_score": outlier_score}
+    rules = [{"name": "near_duplicate", "twin_score": "capped"}, boosted, {"name": "clip", "gamma": 1.0},
+             {"name": "cosine", "reference": "median"}]  # fmt: skip
+    return _rounds_until_attackers_leave(rules, updates, seed=5)
+
+
+def test_boosted_updates_with_capped_outlier_score_leave_and_scored_by_cosine_stay() -> None:
+    server, senders, removed_at = _scaled_rounds("capped")
+    assert removed_at is not None and removed_at <= 10
+    assert all(server.is_active(s) for s in senders[:7])
+    server, senders, removed_at = _scaled_rounds("cosine")
+    assert removed_at is None and all(server.is_active(s) for s in senders)
 
 
 def test_near_duplicate_twin_score_is_checked() -> None:

@@ -22,7 +22,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -41,9 +41,16 @@ def test_v4_drops_the_cosine_filter_and_slows_reputation_only_on_two_classes(rob
 
 def test_v5_caps_near_duplicate_twins_scores_and_is_otherwise_v4(robustness) -> None:
     for dataset in ("digits", "breast_cancer"):
-        v4, v5 = robustness.aggregation_spec(dataset, "v4"), robustness.aggregation_spec(dataset)
+        v4, v5 = robustness.aggregation_spec(dataset, "v4"), robustness.aggregation_spec(dataset, "v5")
         assert v5["rules"][0] == {**v4["rules"][0], "twin_score": "capped"}
         assert v5["rules"][1:] == v4["rules"][1:] and v5["reputation"] == v4["reputation"]
+
+
+def test_v6_adds_the_capped_norm_filter_only_on_ten_classes(robustness) -> None:
+    v5, v6 = robustness.aggregation_spec("digits", "v5"), robustness.aggregation_spec("digits")
+    assert v6["rules"] == [v5["rules"][0], robustness.BOOSTED_NORMS, *v5["rules"][1:]]
+    assert robustness.BOOSTED_NORMS["outlier_score"] == "capped" and robustness.BOOSTED_NORMS["method"] == "ratio"
+    assert robustness.aggregation_spec("breast_cancer") == robustness.aggregation_spec("breast_cancer", "v5")
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:

@@ -17,6 +17,7 @@ from aggregator.rules import (
     UpdateBatch,
 )
 from aggregator.rules.base import combine_and_dots, row_squared_norms
+from aggregator.rules.norm_outlier import norm_outlier_mask
 
 
 def _honest_plus_outlier(seed: int = 0, n_honest: int = 8, d: int = 50) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +69,32 @@ def test_norm_outlier_filter_both_methods() -> None:
     for method, k in (("mad", 10.0), ("sigma", 2.5)):  # 8 near-equal norms: MAD is tiny, σ is inflated
         kept = NormOutlierFilter(method=method, k=k, side="upper").apply(batch, _ctx(batch.n)).kept_mask
         assert not kept[-1] and kept[:-1].all()
+
+
+def test_norm_outlier_ratio_method_keeps_norms_within_k_times_the_median() -> None:
+    norms = np.array([1.0, 1.1, 0.9, 1.2, 2.5, 0.3])
+    assert norm_outlier_mask(norms, "ratio", 2.0, "upper").tolist() == [True] * 4 + [False, True]
+    assert norm_outlier_mask(norms, "ratio", 2.0, "lower").tolist() == [True] * 5 + [False]
+    assert norm_outlier_mask(norms, "ratio", 2.0, "both").tolist() == [True] * 4 + [False, False]
+    updates, _ = _honest_plus_outlier()
+    batch = UpdateBatch.from_updates(updates)
+    result = NormOutlierFilter(method="ratio", k=3.0, side="upper", outlier_score="capped").apply(batch, _ctx(batch.n))
+    assert result.kept_mask.tolist() == [True] * 8 + [False]
+    assert result.capped is not None and result.capped.tolist() == [False] * 8 + [True]
+    assert NormOutlierFilter(method="ratio", k=3.0).apply(batch, _ctx(batch.n)).capped is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"method": "ratio", "k": 1.0}, "exceed 1"),
+        ({"outlier_score": "zero"}, "outlier_score"),
+        ({"method": "x"}, "method"),
+    ],
+)
+def test_norm_outlier_options_are_checked(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        NormOutlierFilter(**options)
 
 
 def test_cosine_filter_drops_sign_flipper_after_clipping() -> None:

@@ -38,7 +38,10 @@ def test_groth16_defaults_to_rffl_v2_and_round_trips() -> None:
      ({"proof": "groth16", "filter_threshold": "1.5"}, r"must lie in \[-1, 1\]"),
      ({"proof": "groth16", "filter_threshold": "half"}, "must be a number"),
      ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 only"),
-     ({"proof": "pedersen", "filter_threshold": "0"}, "rffl-v2 only")],
+     ({"proof": "pedersen", "filter_threshold": "0"}, "rffl-v2 only"),
+     ({"proof": "pedersen", "filters": ({"name": "near_duplicate", "twin_score": "capped"},)}, "capped reputation"),
+     ({"proof": "groth16", "rule_version": "rffl-v1",
+       "filters": ({"name": "norm_outlier", "outlier_score": "capped"},)}, "capped reputation")],
 )  # fmt: skip
 def test_bad_rule_versions_are_refused(options: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(TaskSpecError, match=message):
