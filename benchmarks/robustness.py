@@ -60,6 +60,7 @@ RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95, "v5": 0.95, "v6": 
 # v6 (ten classes): an update over 3 × the round's median norm is dropped and scored as missing
 BOOSTED_NORMS = {"name": "norm_outlier", "method": "ratio", "k": 3.0, "side": "upper", "outlier_score": "capped"}
 # v4-v6 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
+TWO_CLASS_VARIANT_VERSIONS = ("v4", "v5", "v6")
 BINARY_RFFL_ALPHA = 0.98
 # how data owners train, as the product's clients do (client/demo.py: 5 epochs, lr 0.1,
 # momentum 0.9, batch 32); the v1-v3 results used the simulator's lighter default (2 epochs,
@@ -94,9 +95,9 @@ def aggregation_spec(
     over more than 10× (one-class shards), past the scaled attackers'.
     """
     gamma = GAMMA[dataset] if gamma is None else gamma
-    binary_v4 = version in ("v4", "v5", "v6") and CLASSES[dataset] <= 2
+    two_class_variant = version in TWO_CLASS_VARIANT_VERSIONS and CLASSES[dataset] <= 2
     if rffl_alpha is None:
-        rffl_alpha = BINARY_RFFL_ALPHA if binary_v4 else RFFL_ALPHA[version]
+        rffl_alpha = BINARY_RFFL_ALPHA if two_class_variant else RFFL_ALPHA[version]
     if version == "v1":
         rules: list[dict[str, Any]] = [
             {"name": "norm_outlier", "method": "mad", "k": 3.0, "side": "upper"},
@@ -111,9 +112,9 @@ def aggregation_spec(
         if version in ("v5", "v6"):
             duplicate["twin_score"] = "capped"
         rules = [duplicate, {"name": "clip", "gamma": gamma}]
-        if version == "v6" and not binary_v4:
+        if version == "v6" and not two_class_variant:
             rules.insert(1, BOOSTED_NORMS)
-        if version in ("v2", "v3") or (version in ("v4", "v5", "v6") and not binary_v4):
+        if version in ("v2", "v3") or (version in TWO_CLASS_VARIANT_VERSIONS and not two_class_variant):
             reference = "weighted" if version == "v2" else "median"
             rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
     return {

@@ -211,6 +211,22 @@ class RuleResult:
     capped: np.ndarray | None = None
 
 
+# How a reputation scores the rows a rule drops: "cosine" against the aggregate, like any
+# filtered row, or "capped", no better than a sender of nothing (RuleResult.capped)
+DROPPED_SCORES = ("cosine", "capped")
+
+
+def check_dropped_score(rule: str, option: str, value: str) -> None:
+    """Refuse a dropped-row score other than DROPPED_SCORES, naming the rule's option."""
+    if value not in DROPPED_SCORES:
+        raise ValueError(f"{rule} {option} must be one of {', '.join(DROPPED_SCORES)}, got {value!r}")
+
+
+def capped_rows(dropped: np.ndarray, score: str) -> np.ndarray | None:
+    """The RuleResult.capped flags for a rule's dropped rows under its dropped-row score."""
+    return dropped if score == "capped" else None
+
+
 @runtime_checkable
 class Rule(Protocol):
     """A robust aggregation step; `name` is how a task spec refers to it."""

@@ -28,9 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch
-
-TWIN_SCORES = ("cosine", "capped")
+from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, capped_rows, check_dropped_score
 
 
 def pairwise_cosines(gram: np.ndarray) -> np.ndarray:
@@ -55,9 +53,7 @@ class NearDuplicateFilter:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"near_duplicate threshold must lie in (0, 1], got {self.threshold!r}")
-        if self.twin_score not in TWIN_SCORES:
-            choices = ", ".join(TWIN_SCORES)
-            raise ValueError(f"near_duplicate twin_score must be one of {choices}, got {self.twin_score!r}")
+        check_dropped_score(self.name, "twin_score", self.twin_score)
 
     def apply(self, batch: UpdateBatch, ctx: RoundContext) -> RuleResult:
         index = np.flatnonzero(batch.kept)
@@ -71,7 +67,7 @@ class NearDuplicateFilter:
         return RuleResult(
             kept_mask=kept,
             scale=batch.scale.copy(),
-            capped=twins if self.twin_score == "capped" else None,
+            capped=capped_rows(twins, self.twin_score),
             notes={
                 "dropped": int(np.count_nonzero(twins)),
                 "max_similarity": [round(float(c), 6) for c in max_similarity],

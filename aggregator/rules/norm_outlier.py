@@ -19,18 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch
+from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, capped_rows, check_dropped_score
 
 MAD_TO_SIGMA = 1.4826  # consistency constant: MAD·1.4826 estimates σ for normal data
 METHODS = ("mad", "sigma", "ratio")
-OUTLIER_SCORES = ("cosine", "capped")
-
-
-def _within_ratio(norms: np.ndarray, median: float, k: float, side: str) -> np.ndarray:
-    """median/k ≤ norm ≤ k·median on the chosen side(s)."""
-    upper_ok = norms <= k * median
-    lower_ok = norms * k >= median
-    return upper_ok if side == "upper" else lower_ok if side == "lower" else upper_ok & lower_ok
 
 
 def norm_outlier_mask(norms: np.ndarray, method: str, k: float, side: str) -> np.ndarray:
@@ -38,23 +30,25 @@ def norm_outlier_mask(norms: np.ndarray, method: str, k: float, side: str) -> np
     norms = np.asarray(norms, dtype=np.float64)
     if norms.size < 3:
         return np.ones(norms.size, dtype=bool)
-    if method == "mad":
+    if method == "ratio":
         centre = float(np.median(norms))
-        spread = MAD_TO_SIGMA * float(np.median(np.abs(norms - centre)))
-        if spread == 0.0:
-            spread = float(np.mean(np.abs(norms - centre)))
-    elif method == "sigma":
-        centre = float(np.mean(norms))
-        spread = float(np.std(norms))
-    elif method == "ratio":
-        centre = float(np.median(norms))
-        return _within_ratio(norms, centre, k, side)
+        lower, upper = centre / k, centre * k
     else:
-        raise ValueError(f"unknown norm-outlier method {method!r}; expected one of {', '.join(METHODS)}")
-    if spread == 0.0:
-        return np.ones(norms.size, dtype=bool)
-    upper_ok = norms <= centre + k * spread
-    lower_ok = norms >= centre - k * spread
+        if method == "mad":
+            centre = float(np.median(norms))
+            spread = MAD_TO_SIGMA * float(np.median(np.abs(norms - centre)))
+            if spread == 0.0:
+                spread = float(np.mean(np.abs(norms - centre)))
+        elif method == "sigma":
+            centre = float(np.mean(norms))
+            spread = float(np.std(norms))
+        else:
+            raise ValueError(f"unknown norm-outlier method {method!r}; expected one of {', '.join(METHODS)}")
+        if spread == 0.0:
+            return np.ones(norms.size, dtype=bool)
+        lower, upper = centre - k * spread, centre + k * spread
+    upper_ok = norms <= upper
+    lower_ok = norms >= lower
     if side == "upper":
         return upper_ok
     if side == "lower":
@@ -75,9 +69,7 @@ class NormOutlierFilter:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"norm_outlier method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.outlier_score not in OUTLIER_SCORES:
-            choices = ", ".join(OUTLIER_SCORES)
-            raise ValueError(f"norm_outlier outlier_score must be one of {choices}, got {self.outlier_score!r}")
+        check_dropped_score(self.name, "outlier_score", self.outlier_score)
         if self.method == "ratio" and not self.k > 1:
             raise ValueError(f"norm_outlier k must exceed 1 for the ratio method, got {self.k!r}")
         if self.side not in ("upper", "lower", "both"):
@@ -95,6 +87,6 @@ class NormOutlierFilter:
         return RuleResult(
             kept_mask=kept,
             scale=batch.scale.copy(),
-            capped=outliers if self.outlier_score == "capped" else None,
+            capped=capped_rows(outliers, self.outlier_score),
             notes={"dropped": int(np.count_nonzero(~inside))},
         )
