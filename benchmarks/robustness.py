@@ -10,7 +10,7 @@ the same owners and attacks. Shapley accuracy: GTG-Shapley against exact values 
 rounds with n = 10. Prints tables and writes benchmarks/results/robustness.json.
 
 Owners train as the product's clients do (5 local epochs, lr 0.1, momentum 0.9, batch 32;
---epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v6 by default (--spec).
+--epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v7 by default (--spec).
 
     python benchmarks/robustness.py --workers 2 --coalition weighted  # full grid (≈ 22 min on 2 shared cores)
     python benchmarks/robustness.py --quick    # smoke run (≈ 1 min)
@@ -56,11 +56,14 @@ GRID_ARGUMENTS = (
     "momentum",
     "batch_size",
 )
-RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95, "v5": 0.95, "v6": 0.95}
+RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95, "v5": 0.95, "v6": 0.95, "v7": 0.95}
 # v6 (ten classes): an update over 3 × the round's median norm is dropped and scored as missing
 BOOSTED_NORMS = {"name": "norm_outlier", "method": "ratio", "k": 3.0, "side": "upper", "outlier_score": "capped"}
-# v4-v6 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
-TWO_CLASS_VARIANT_VERSIONS = ("v4", "v5", "v6")
+# v7 (ten classes): an update the round's majority does not point along with (peer support under
+# median − 5·max(1.4826·MAD, 0.05)) is dropped and scored as missing
+PEER_SUPPORT = {"name": "peer_support", "k": 5.0, "min_spread": 0.05, "outlier_score": "capped"}
+# v4-v7 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
+TWO_CLASS_VARIANT_VERSIONS = ("v4", "v5", "v6", "v7")
 BINARY_RFFL_ALPHA = 0.98
 # how data owners train, as the product's clients do (client/demo.py: 5 epochs, lr 0.1,
 # momentum 0.9, batch 32); the v1-v3 results used the simulator's lighter default (2 epochs,
@@ -70,7 +73,7 @@ TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
 
 def aggregation_spec(
     dataset: str,
-    version: str = "v6",
+    version: str = "v7",
     gamma: float | None = None,
     beta: str = "1/3",
     rffl_alpha: float | None = None,
@@ -92,7 +95,12 @@ def aggregation_spec(
     with, on more than two classes, a norm filter before clipping: an update over 3 × the round's
     median norm (a boosted or noise-laden one, which clipping would turn into an honest-looking
     direction) is dropped and scored like a copy. Not on two classes: there honest norms spread
-    over more than 10× (one-class shards), past the scaled attackers'.
+    over more than 10× (one-class shards), past the scaled attackers'. v7 = v6 with, on more
+    than two classes, a peer-support filter after the norm filter: a colluding group (a backdoor
+    trigger shared by 30% of the owners) resembles itself more than the honest majority, and
+    its members' ⌊n/2⌋-th highest cosine to the others falls below the round's band; dropped
+    rows score like a copy. Not on two classes, where it removed nobody more and cost honest
+    owners.
     """
     gamma = GAMMA[dataset] if gamma is None else gamma
     two_class_variant = version in TWO_CLASS_VARIANT_VERSIONS and CLASSES[dataset] <= 2
@@ -109,11 +117,13 @@ def aggregation_spec(
         # filter: clipping already bounds norms, and at α = 0.5 the largest honest data sets
         # give the largest norms, which the MAD band (centred on the crowd) would drop
         duplicate: dict[str, Any] = {"name": "near_duplicate", "threshold": 0.99}
-        if version in ("v5", "v6"):
+        if version in ("v5", "v6", "v7"):
             duplicate["twin_score"] = "capped"
         rules = [duplicate, {"name": "clip", "gamma": gamma}]
-        if version == "v6" and not two_class_variant:
+        if version in ("v6", "v7") and not two_class_variant:
             rules.insert(1, BOOSTED_NORMS)
+        if version == "v7" and not two_class_variant:
+            rules.insert(2, PEER_SUPPORT)
         if version in ("v2", "v3") or (version in TWO_CLASS_VARIANT_VERSIONS and not two_class_variant):
             reference = "weighted" if version == "v2" else "median"
             rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
@@ -142,7 +152,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         server=job["server"],
         aggregation=aggregation_spec(
             job["dataset"],
-            job.get("spec", "v6"),
+            job.get("spec", "v7"),
             gamma=job.get("gamma"),
             beta=job.get("beta", "1/3"),
             rffl_alpha=job.get("rffl_alpha"),
@@ -436,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--spec", choices=tuple(RFFL_ALPHA), default="v6", help="aggregation pipeline version")
+    parser.add_argument("--spec", choices=tuple(RFFL_ALPHA), default="v7", help="aggregation pipeline version")
     parser.add_argument("--gamma", type=float, help=f"clip norm Γ (default per data set: {GAMMA})")
     parser.add_argument("--beta", default="1/3", help="RFFL removal threshold β (a task setting)")
     parser.add_argument(

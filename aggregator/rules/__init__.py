@@ -9,6 +9,7 @@ from aggregator.rules.duplicate import NearDuplicateFilter, pairwise_cosines
 from aggregator.rules.krum import MultiKrum, krum_scores
 from aggregator.rules.median import CoordinateMedian
 from aggregator.rules.norm_outlier import NormOutlierFilter
+from aggregator.rules.support import PeerSupportFilter, peer_support
 from aggregator.rules.trimmed_mean import TrimmedMean
 
 RULES: dict[str, type] = {
@@ -19,6 +20,7 @@ RULES: dict[str, type] = {
     "trimmed_mean": TrimmedMean,
     "norm_outlier": NormOutlierFilter,
     "near_duplicate": NearDuplicateFilter,
+    "peer_support": PeerSupportFilter,
 }
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "NearDuplicateFilter",
     "NormClip",
     "NormOutlierFilter",
+    "PeerSupportFilter",
     "RoundContext",
     "Rule",
     "RuleResult",
@@ -38,4 +41,5 @@ __all__ = [
     "cosines_to_vector",
     "krum_scores",
     "pairwise_cosines",
+    "peer_support",
 ]

@@ -186,8 +186,10 @@ class UpdateBatch:
         key = index.tobytes()
         raw = self.cache.gram.get(key)
         if raw is None:
+            raw = _sub_gram(self.cache.gram, index)
+        if raw is None:
             raw = gram_matrix(self.updates, index)
-            self.cache.gram[key] = raw
+        self.cache.gram[key] = raw
         s = self.scale[index]
         return raw * np.outer(s, s)
 
@@ -225,6 +227,18 @@ def check_dropped_score(rule: str, option: str, value: str) -> None:
 def capped_rows(dropped: np.ndarray, score: str) -> np.ndarray | None:
     """The RuleResult.capped flags for a rule's dropped rows under its dropped-row score."""
     return dropped if score == "capped" else None
+
+
+def filter_result(batch: UpdateBatch, kept: np.ndarray, score: str, **notes: Any) -> RuleResult:
+    """A filter's RuleResult: the rows it kept, scales unchanged, its dropped rows counted and,
+    under a "capped" dropped-row score, flagged for the reputation."""
+    dropped = batch.kept & ~kept
+    return RuleResult(
+        kept_mask=kept,
+        scale=batch.scale.copy(),
+        capped=capped_rows(dropped, score),
+        notes={"dropped": int(np.count_nonzero(dropped)), **notes},
+    )
 
 
 @runtime_checkable
@@ -340,6 +354,17 @@ def _combine_rows(updates: np.ndarray, coefficients: np.ndarray, rows: np.ndarra
     pieces = min(_workers(), max(1, d // FUSED_BLOCK_COLUMNS)) if len(rows) * d > PARALLEL_MIN_ENTRIES // 4 else 1
     _parallel(_split(d, pieces), columns_part)
     return total
+
+
+def _sub_gram(cached: dict[bytes, np.ndarray], index: np.ndarray) -> np.ndarray | None:
+    """The Gram matrix of rows `index` cut from a cached one over a superset of them, if any
+    (a rule that drops rows after another one computed the Gram matrix costs no pass over the data)."""
+    for key, gram in cached.items():
+        known = np.frombuffer(key, dtype=index.dtype)
+        positions = np.searchsorted(known, index)
+        if positions.size and positions[-1] < known.size and np.array_equal(known[positions], index):
+            return gram[np.ix_(positions, positions)]
+    return None
 
 
 def gram_matrix(updates: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, capped_rows, check_dropped_score
+from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, check_dropped_score, filter_result
 
 
 def pairwise_cosines(gram: np.ndarray) -> np.ndarray:
@@ -63,13 +63,4 @@ class NearDuplicateFilter:
             cos = pairwise_cosines(batch.kept_gram())
             max_similarity[index] = cos.max(axis=1)
             kept[index[cos.max(axis=1) >= self.threshold]] = False
-        twins = batch.kept & ~kept
-        return RuleResult(
-            kept_mask=kept,
-            scale=batch.scale.copy(),
-            capped=capped_rows(twins, self.twin_score),
-            notes={
-                "dropped": int(np.count_nonzero(twins)),
-                "max_similarity": [round(float(c), 6) for c in max_similarity],
-            },
-        )
+        return filter_result(batch, kept, self.twin_score, max_similarity=[round(float(c), 6) for c in max_similarity])

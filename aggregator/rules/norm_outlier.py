@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, capped_rows, check_dropped_score
+from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, check_dropped_score, filter_result
 
 MAD_TO_SIGMA = 1.4826  # consistency constant: MAD·1.4826 estimates σ for normal data
 METHODS = ("mad", "sigma", "ratio")
@@ -83,10 +83,4 @@ class NormOutlierFilter:
         inside = norm_outlier_mask(norms, self.method, self.k, self.side)
         kept = np.zeros(batch.n, dtype=bool)
         kept[index[inside]] = True
-        outliers = batch.kept & ~kept
-        return RuleResult(
-            kept_mask=kept,
-            scale=batch.scale.copy(),
-            capped=capped_rows(outliers, self.outlier_score),
-            notes={"dropped": int(np.count_nonzero(~inside))},
-        )
+        return filter_result(batch, kept, self.outlier_score)

@@ -99,18 +99,6 @@ def _alie_rounds(twin_score: str) -> tuple[RoundAggregator, list[str], int | Non
     return _rounds_until_attackers_leave(rules, updates, seed=4)
 
 
-def test_little_is_enough_group_with_capped_twin_scores_leaves_and_scored_by_cosine_stays() -> None:
-    server, senders, removed_at = _alie_rounds("capped")
-    # φ = 0 each round while honest owners score well above 0: the group falls below β/|R|
-    assert removed_at is not None and removed_at <= 10
-    assert all(server.is_active(s) for s in senders[:7])
-    server, senders, removed_at = _alie_rounds("cosine")
-    assert removed_at is None and all(server.is_active(s) for s in senders)
-    # its vector sits near the honest mean, closer to the aggregate than any honest update
-    reputations = dict(zip(server.rffl.state.participants, server.rffl.state.reputations, strict=True))
-    assert min(reputations[s] for s in senders[7:]) > max(reputations[s] for s in senders[:7])
-
-
 def _scaled_rounds(outlier_score: str) -> tuple[RoundAggregator, list[str], int | None]:
     """7 honest owners, 3 who train honestly and send 10× their update (RFFL's scaling attack)."""
     direction = np.random.default_rng(50).normal(size=100) / 10
@@ -126,12 +114,45 @@ def _scaled_rounds(outlier_score: str) -> tuple[RoundAggregator, list[str], int 
     return _rounds_until_attackers_leave(rules, updates, seed=5)
 
 
-def test_boosted_updates_with_capped_outlier_score_leave_and_scored_by_cosine_stay() -> None:
-    server, senders, removed_at = _scaled_rounds("capped")
+def _backdoor_rounds(outlier_score: str) -> tuple[RoundAggregator, list[str], int | None]:
+    """7 honest owners, 3 who add one shared trigger component (a backdoor group) to their update."""
+    shapes = np.random.default_rng(60)
+    direction, trigger = shapes.normal(size=400), 2.5 * shapes.normal(size=400)
+
+    def updates(rng: np.random.Generator, _: int) -> np.ndarray:
+        rows = direction + 0.5 * rng.normal(size=(10, 400))
+        rows[7:] += trigger
+        return rows.astype(np.float32)
+
+    rules = [{"name": "peer_support", "outlier_score": outlier_score}, {"name": "clip", "gamma": 1.0}]
+    return _rounds_until_attackers_leave(rules, updates, seed=6)
+
+
+@pytest.mark.parametrize("scenario", [_alie_rounds, _scaled_rounds, _backdoor_rounds])
+def test_a_dropped_group_with_capped_scores_leaves_and_scored_by_cosine_stays(
+    scenario: Callable[[str], tuple[RoundAggregator, list[str], int | None]],
+) -> None:
+    # capped: φ = 0 each round while honest owners score well above 0, so the group falls below β/|R|
+    server, senders, removed_at = scenario("capped")
     assert removed_at is not None and removed_at <= 10
     assert all(server.is_active(s) for s in senders[:7])
-    server, senders, removed_at = _scaled_rounds("cosine")
+    server, senders, removed_at = scenario("cosine")
     assert removed_at is None and all(server.is_active(s) for s in senders)
+
+
+def test_a_little_is_enough_group_scored_by_cosine_outranks_every_honest_owner() -> None:
+    server, senders, _ = _alie_rounds("cosine")
+    # its vector sits near the honest mean, closer to the aggregate than any honest update
+    reputations = dict(zip(server.rffl.state.participants, server.rffl.state.reputations, strict=True))
+    assert min(reputations[s] for s in senders[7:]) > max(reputations[s] for s in senders[:7])
+
+
+def test_a_backdoor_group_scored_by_cosine_keeps_reputation_above_the_threshold() -> None:
+    server, _, _ = _backdoor_rounds("cosine")
+    # dropped from every aggregate, it still scores its cosine to the honest one: under half an
+    # honest owner's reputation, above β/|R|
+    reputations = server.rffl.state.reputations
+    assert max(reputations[7:]) < min(reputations[:7]) / 2
 
 
 def test_near_duplicate_twin_score_is_checked() -> None:

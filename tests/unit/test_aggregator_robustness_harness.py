@@ -22,7 +22,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -47,10 +47,17 @@ def test_v5_caps_near_duplicate_twins_scores_and_is_otherwise_v4(robustness) -> 
 
 
 def test_v6_adds_the_capped_norm_filter_only_on_ten_classes(robustness) -> None:
-    v5, v6 = robustness.aggregation_spec("digits", "v5"), robustness.aggregation_spec("digits")
+    v5, v6 = robustness.aggregation_spec("digits", "v5"), robustness.aggregation_spec("digits", "v6")
     assert v6["rules"] == [v5["rules"][0], robustness.BOOSTED_NORMS, *v5["rules"][1:]]
     assert robustness.BOOSTED_NORMS["outlier_score"] == "capped" and robustness.BOOSTED_NORMS["method"] == "ratio"
-    assert robustness.aggregation_spec("breast_cancer") == robustness.aggregation_spec("breast_cancer", "v5")
+    assert robustness.aggregation_spec("breast_cancer", "v6") == robustness.aggregation_spec("breast_cancer", "v5")
+
+
+def test_v7_adds_the_capped_peer_support_filter_only_on_ten_classes(robustness) -> None:
+    v6, v7 = robustness.aggregation_spec("digits", "v6"), robustness.aggregation_spec("digits")
+    assert v7["rules"] == [*v6["rules"][:2], robustness.PEER_SUPPORT, *v6["rules"][2:]]
+    assert robustness.PEER_SUPPORT["outlier_score"] == "capped"
+    assert robustness.aggregation_spec("breast_cancer") == robustness.aggregation_spec("breast_cancer", "v6")
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:
