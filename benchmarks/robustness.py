@@ -62,8 +62,8 @@ BOOSTED_NORMS = {"name": "norm_outlier", "method": "ratio", "k": 3.0, "side": "u
 # v7 (ten classes): an update the round's majority does not point along with (peer support under
 # median − 5·max(1.4826·MAD, 0.05)) is dropped and scored as missing
 PEER_SUPPORT = {"name": "peer_support", "k": 5.0, "min_spread": 0.05, "outlier_score": "capped"}
-# v4-v7 on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
-TWO_CLASS_VARIANT_VERSIONS = ("v4", "v5", "v6", "v7")
+# v4 and later on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
+TWO_CLASS_VARIANT_FROM = 4
 BINARY_RFFL_ALPHA = 0.98
 # how data owners train, as the product's clients do (client/demo.py: 5 epochs, lr 0.1,
 # momentum 0.9, batch 32); the v1-v3 results used the simulator's lighter default (2 epochs,
@@ -103,7 +103,8 @@ def aggregation_spec(
     owners.
     """
     gamma = GAMMA[dataset] if gamma is None else gamma
-    two_class_variant = version in TWO_CLASS_VARIANT_VERSIONS and CLASSES[dataset] <= 2
+    number = int(version.removeprefix("v"))  # each version builds on the one before
+    two_class_variant = number >= TWO_CLASS_VARIANT_FROM and CLASSES[dataset] <= 2
     if rffl_alpha is None:
         rffl_alpha = BINARY_RFFL_ALPHA if two_class_variant else RFFL_ALPHA[version]
     if version == "v1":
@@ -117,14 +118,14 @@ def aggregation_spec(
         # filter: clipping already bounds norms, and at α = 0.5 the largest honest data sets
         # give the largest norms, which the MAD band (centred on the crowd) would drop
         duplicate: dict[str, Any] = {"name": "near_duplicate", "threshold": 0.99}
-        if version in ("v5", "v6", "v7"):
+        if number >= 5:
             duplicate["twin_score"] = "capped"
         rules = [duplicate, {"name": "clip", "gamma": gamma}]
-        if version in ("v6", "v7") and not two_class_variant:
+        if number >= 6 and not two_class_variant:
             rules.insert(1, BOOSTED_NORMS)
-        if version == "v7" and not two_class_variant:
+        if number >= 7 and not two_class_variant:
             rules.insert(2, PEER_SUPPORT)
-        if version in ("v2", "v3") or (version in TWO_CLASS_VARIANT_VERSIONS and not two_class_variant):
+        if not two_class_variant:
             reference = "weighted" if version == "v2" else "median"
             rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
     return {

@@ -25,6 +25,12 @@ MAD_TO_SIGMA = 1.4826  # consistency constant: MAD·1.4826 estimates σ for norm
 METHODS = ("mad", "sigma", "ratio")
 
 
+def median_and_mad_sigma(values: np.ndarray) -> tuple[float, float]:
+    """(median, 1.4826·MAD): a centre and a σ estimate that a minority of outliers cannot shift."""
+    centre = float(np.median(values))
+    return centre, MAD_TO_SIGMA * float(np.median(np.abs(values - centre)))
+
+
 def norm_outlier_mask(norms: np.ndarray, method: str, k: float, side: str) -> np.ndarray:
     """True for norms within the band; `side` is "upper", "lower" or "both"."""
     norms = np.asarray(norms, dtype=np.float64)
@@ -35,8 +41,7 @@ def norm_outlier_mask(norms: np.ndarray, method: str, k: float, side: str) -> np
         lower, upper = centre / k, centre * k
     else:
         if method == "mad":
-            centre = float(np.median(norms))
-            spread = MAD_TO_SIGMA * float(np.median(np.abs(norms - centre)))
+            centre, spread = median_and_mad_sigma(norms)
             if spread == 0.0:
                 spread = float(np.mean(np.abs(norms - centre)))
         elif method == "sigma":

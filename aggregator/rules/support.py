@@ -1,7 +1,7 @@
 """Peer-support filter: drop an update that the honest majority does not point along with.
 
 An update's support is its m-th highest cosine similarity to the other kept updates, with
-m = ⌊k/2⌋ for k kept rows. A group smaller than half the round cannot lend its members that
+m = ⌊r/2⌋ for r kept rows. A group smaller than half the round cannot lend its members that
 many neighbours, so their support is their similarity to the rest of the round, while an
 honest owner's neighbours include other honest owners. Colluding attackers who share a goal
 (a backdoor trigger and target) resemble each other more than anyone else, which is the
@@ -25,15 +25,14 @@ import numpy as np
 
 from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, check_dropped_score, filter_result
 from aggregator.rules.duplicate import pairwise_cosines
-from aggregator.rules.norm_outlier import MAD_TO_SIGMA
+from aggregator.rules.norm_outlier import median_and_mad_sigma
 
 MIN_ROWS = 4  # with fewer kept rows no majority can lend support
 
 
 def peer_support(cosines: np.ndarray) -> np.ndarray:
-    """Each row's m-th highest cosine to the other rows (m = ⌊k/2⌋); `cosines` has −1 on its diagonal."""
-    k = cosines.shape[0]
-    m = k // 2
+    """Each row's m-th highest cosine to the other rows (m = ⌊r/2⌋ of r rows); `cosines` has −1 on its diagonal."""
+    m = cosines.shape[0] // 2
     return -np.sort(-cosines, axis=1)[:, m - 1]
 
 
@@ -55,8 +54,7 @@ class PeerSupportFilter:
 
     def lower_bound(self, support: np.ndarray) -> float:
         """The least support a kept row may have this round."""
-        centre = float(np.median(support))
-        spread = MAD_TO_SIGMA * float(np.median(np.abs(support - centre)))
+        centre, spread = median_and_mad_sigma(support)
         return centre - self.k * max(spread, self.min_spread)
 
     def apply(self, batch: UpdateBatch, ctx: RoundContext) -> RuleResult:
