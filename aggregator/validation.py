@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.fixedpoint import exact_squared_norms
-from aggregator.rules.base import row_squared_norms
+from aggregator.rules.passes import row_squared_norms
 from marketplace.errors import UpdateFormatError
 from marketplace.updates.envelope import UpdateHeader, unpack_update
 

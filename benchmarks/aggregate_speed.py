@@ -4,10 +4,11 @@ Round = validate (finite + norm bound) → norm-outlier filter (MAD) → clip (�
 → RFFL reputation update → aggregate, on n float32 updates of d parameters (issue 3: n = 100,
 d = 10^6, goal ≤ 3× the bare `weights @ updates`). Two scenarios: a clean round (every update
 kept) and an attack round (10% sign-flipped, 5% scaled: filters drop rows and the aggregate is
-downdated). Reports the median of repeats (the bare sum and the round are timed alternately,
-so a neighbour's load hits both alike), per-stage medians, the 1-minute load average, and peak
-memory: extra bytes allocated during the round (tracemalloc sees numpy's buffers) and the
-process's peak RSS. Prints a table and writes benchmarks/results/aggregate_speed.json.
+downdated). The task's pipeline (built from its spec) and its RFFL state exist before a round,
+so they are set up untimed before each repeat. Reports the median of repeats (the bare sum and
+the round are timed alternately, so a neighbour's load hits both alike), per-stage medians, the
+1-minute load average, and peak memory: extra bytes allocated during the round (tracemalloc
+sees numpy's buffers) and the process's peak RSS. Prints a table and writes benchmarks/results/aggregate_speed.json.
 
     python benchmarks/aggregate_speed.py           # n = 100, d = 10^6
     python benchmarks/aggregate_speed.py --quick   # n = 20, d = 10^5
@@ -24,6 +25,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator.pipeline import build_pipeline  # noqa: E402
+from aggregator.pipeline import AggregationPipeline, build_pipeline  # noqa: E402
 from aggregator.reputation import RFFLReputation  # noqa: E402
 from aggregator.rules import RoundContext, UpdateBatch  # noqa: E402
 from aggregator.validation import validate_float_stack  # noqa: E402
@@ -62,10 +64,26 @@ def make_updates(n: int, d: int, attacked: bool, seed: int = 0) -> np.ndarray:
     return updates
 
 
-def one_round(updates: np.ndarray, senders: list[str], sizes: list[int], timings: dict[str, list[float]]) -> np.ndarray:
-    pipeline = build_pipeline(SPEC)
+@dataclass
+class Task:
+    """What a task holds across its rounds: the pipeline built once from its spec, and its RFFL state."""
+
+    pipeline: AggregationPipeline
+    reputation: RFFLReputation
+
+
+def new_task(senders: list[str]) -> Task:
+    """A task before its first round (set up outside the timed round, as a task is once per task)."""
     reputation = RFFLReputation()
     reputation.start(senders)
+    return Task(build_pipeline(SPEC), reputation)
+
+
+def one_round(
+    updates: np.ndarray, senders: list[str], sizes: list[int], timings: dict[str, list[float]], task: Task | None = None
+) -> np.ndarray:
+    task = task or new_task(senders)
+    pipeline, reputation = task.pipeline, task.reputation
     clock = time.perf_counter()
     check = validate_float_stack(updates, senders, dimension=updates.shape[1], max_norm=1e3)
     batch = UpdateBatch.from_updates(updates, kept=check.valid)
@@ -83,9 +101,11 @@ def one_round(updates: np.ndarray, senders: list[str], sizes: list[int], timings
 
 # OpenBLAS's worker threads keep spinning for ~0.1 s after a multi-threaded call and would
 # tax whatever runs next on the 2 cores (measured: a row pass right after `weights @ updates`
-# took twice as long). So the round starts after this pause, while the bare sum is timed
-# right after an untimed bare sum, with OpenBLAS's threads awake (its best case, as when it
-# is timed back to back).
+# took twice as long), so nothing of a round runs until this pause after a bare sum. The bare
+# sum is timed right after an untimed bare sum (its best case, as when timed back to back), and
+# the round alike right after an untimed round (the cores awake, as in a busy aggregator). The
+# round is also timed straight after the pause ("after idle"): waking the idle cores of this
+# virtual machine costs a first pass ~0.2-0.3× of a bare sum (measured on the norms pass alone).
 SETTLE_SECONDS = 0.25
 
 
@@ -115,17 +135,33 @@ def measure(n: int, d: int, attacked: bool, repeats: int) -> dict[str, Any]:
     weights @ updates  # warm up BLAS and the thread pool
     one_round(updates, senders, sizes, {})
     timings: dict[str, list[float]] = {}
+    task = [new_task(senders)]
+
+    def after_a_round() -> None:
+        time.sleep(SETTLE_SECONDS)
+        one_round(updates, senders, sizes, {})
+        task[0] = new_task(senders)
+
+    def after_idle() -> None:
+        task[0] = new_task(senders)
+        time.sleep(SETTLE_SECONDS)
+
     load_before = os.getloadavg()[0]
-    (bare_times, round_times), (bare_cpu, round_cpu) = alternate(
+    (bare_times, round_times, idle_times), (bare_cpu, round_cpu, _) = alternate(
         [
             (lambda: weights @ updates, lambda: weights @ updates),
-            (lambda: time.sleep(SETTLE_SECONDS), lambda: one_round(updates, senders, sizes, timings)),
+            (after_a_round, lambda: one_round(updates, senders, sizes, timings, task[0])),
+            (after_idle, lambda: one_round(updates, senders, sizes, {}, task[0])),
         ],
         repeats,
     )
     bare, ours = statistics.median(bare_times), statistics.median(round_times)
-    # each round over the bare sum timed just before it: steadier than the ratio of medians on a busy machine
-    paired = statistics.median(r / b for r, b in zip(round_times, bare_times, strict=True))
+
+    def paired(times: list[float]) -> float:
+        """Median of each round over the bare sum timed just before it: steadier than the ratio of
+        medians on a busy machine."""
+        return statistics.median(r / b for r, b in zip(times, bare_times, strict=True))
+
     load_after = os.getloadavg()[0]
     tracemalloc.start()
     aggregate = one_round(updates, senders, sizes, {})
@@ -140,7 +176,10 @@ def measure(n: int, d: int, attacked: bool, repeats: int) -> dict[str, Any]:
         "bare_weighted_sum_ms": bare * 1e3,
         "round_ms": ours * 1e3,
         "ratio": ours / bare,
-        "ratio_paired_median": paired,
+        "ratio_paired_median": paired(round_times),
+        "round_after_idle_ms": statistics.median(idle_times) * 1e3,
+        "ratio_after_idle": statistics.median(idle_times) / bare,
+        "ratio_after_idle_paired_median": paired(idle_times),
         # CPU time of all threads: less sensitive to a busy machine than wall time (OpenBLAS's
         # threaded bare sum in particular slows down a lot when the cores are shared)
         "bare_cpu_ms": statistics.median(bare_cpu) * 1e3,
@@ -159,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("-d", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -173,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "round_ms",
         "ratio",
         "ratio_paired_median",
+        "ratio_after_idle",
         "cpu_ratio",
         "validate_ms",
         "clip+filters_ms",

@@ -1,8 +1,9 @@
 """The aggregation fast paths agree with straightforward float64 computations on small inputs.
 
-Covers the row-sequential norm/dot pass, the fused pass (no copies of the data), the
-speculative fused pass that prepares a cosine filter's downdate, the blocked Gram matrix,
-the one-pass float validation, and a whole round against a plain reference.
+Covers the row-sequential norm/dot pass (four rows side by side, every remainder), the fused
+pass (no copies of the data; float64 rows summed in float64), the speculative fused pass that
+prepares a cosine filter's downdate, the blocked Gram matrix, the one-pass float validation,
+and a whole round against a plain reference.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import numpy as np
 import pytest
 
 from aggregator.pipeline import RoundAggregator, build_pipeline
-from aggregator.rules import CosineFilter, NormClip, RoundContext, UpdateBatch, base
-from aggregator.rules.base import (
+from aggregator.rules import CosineFilter, NormClip, RoundContext, UpdateBatch, passes
+from aggregator.rules.passes import (
     combine_and_dots,
     combine_and_dots_speculating,
+    combine_rows,
     gram_matrix,
     row_dots,
     row_squared_norms,
@@ -37,7 +39,7 @@ def _attacked(n: int, d: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("shape", [(5, 3_500), (8, 600_000)])  # single-threaded and threaded paths
 def test_row_dots_match_float64(shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     if shape[1] < 10_000:
-        monkeypatch.setattr(base, "NORM_BLOCK_COLUMNS", 1_000)  # several chunks and a short last one
+        monkeypatch.setattr(passes, "ROW_CHUNK_COLUMNS", 1_000)  # several chunks and a short last one
     rng = np.random.default_rng(1)
     updates = rng.normal(size=shape).astype(np.float32)
     vector = rng.normal(size=shape[1]).astype(np.float32)
@@ -48,6 +50,40 @@ def test_row_dots_match_float64(shape: tuple[int, int], monkeypatch: pytest.Monk
     np.testing.assert_allclose(as_float64, (exact**2).sum(1), rtol=1e-12)
     integers = np.arange(12, dtype=np.int64).reshape(3, 4)
     np.testing.assert_array_equal(row_squared_norms(integers), (integers.astype(np.float64) ** 2).sum(1))
+
+
+@pytest.mark.parametrize("n", [1, 3, 6, 7, 9])  # four-row groups and every remainder
+def test_row_dots_by_four_rows_and_over_a_column_range(n: int) -> None:
+    rng = np.random.default_rng(10 + n)
+    updates = rng.normal(size=(n, 2_000)).astype(np.float32)
+    vector = rng.normal(size=2_000).astype(np.float32)
+    exact = updates.astype(np.float64)
+    np.testing.assert_allclose(row_squared_norms(updates), (exact**2).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(row_dots(updates, vector), exact @ vector, rtol=1e-4, atol=1e-3)
+    part = exact[:, 300:1_100]
+    np.testing.assert_allclose(row_dots(updates, columns=(300, 1_100)), (part**2).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(
+        row_dots(updates, vector, columns=(300, 1_100)), part @ vector[300:1_100], rtol=1e-4, atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [5, 11])
+def test_fused_pass_with_zero_coefficients_and_odd_row_counts(n: int, dtype: type) -> None:
+    rng = np.random.default_rng(20 + n)
+    updates = rng.normal(size=(n, 3_001)).astype(dtype)
+    coefficients = rng.random(n)
+    coefficients[[1, n - 2]] = 0.0  # rows that never enter u but still get their dots
+    aggregate, dots = combine_and_dots(updates, coefficients)
+    exact = updates.astype(np.float64)
+    u = coefficients @ exact
+    tolerance = 1e-12 if dtype is np.float64 else 1e-5  # float64 rows are summed in float64
+    assert aggregate.dtype == dtype
+    np.testing.assert_allclose(aggregate, u, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(dots, exact @ u, rtol=tolerance, atol=tolerance * 100)
+    chosen = np.array([0, 2, n - 1])
+    downdate = combine_rows(updates, coefficients, chosen)
+    np.testing.assert_allclose(downdate, coefficients[chosen] @ exact[chosen], rtol=tolerance, atol=tolerance)
 
 
 def test_row_dots_propagate_nan_and_inf() -> None:
@@ -71,8 +107,8 @@ def test_fused_and_row_passes_copy_no_data() -> None:
             peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()
-    # the aggregate (2.4 MB) plus per-block vectors: a copied block of rows (8 × 4096 float32 =
-    # 128 KiB, what np.dot does to a strided block) would show
+    # the aggregate (2.4 MB) plus per-part vectors: a copied chunk of rows (a strided slice handed
+    # to np.dot, or a float64 copy of a float32 chunk: ≥ 8 × 8192 × 4 B = 256 KiB) would show
     assert peaks[0] < updates.shape[1] * 4 + 65_536
     assert peaks[1] < 65_536
 
@@ -119,8 +155,8 @@ def _cosine_then_reputation(updates: np.ndarray, later_kept: np.ndarray | None =
 def test_cosine_filter_prepares_the_reputation_combination(monkeypatch: pytest.MonkeyPatch) -> None:
     updates = _attacked(40, 50_000)
     calls: list[int] = []
-    original = base.row_dots
-    monkeypatch.setattr(base, "row_dots", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    original = passes.row_dots
+    monkeypatch.setattr(passes, "row_dots", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
     filtered, weights, (aggregate, dots) = _cosine_then_reputation(updates)
     assert filtered.kept[:4].tolist() == [False] * 4 and filtered.kept[4:].all()
     assert len(calls) == 2  # the clip's norms and the probe's norms: no downdate pass over the data
@@ -129,6 +165,24 @@ def test_cosine_filter_prepares_the_reputation_combination(monkeypatch: pytest.M
     u = coefficients @ updates.astype(np.float64)
     np.testing.assert_allclose(aggregate, u, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(dots, updates.astype(np.float64) @ u, rtol=1e-4, atol=1e-6)
+
+
+def test_the_reputation_takes_its_aggregate_out_of_the_cache_before_scaling_it() -> None:
+    from aggregator.reputation import RFFLReputation
+
+    updates = _attacked(40, 50_000)
+    filtered, _, _ = _cosine_then_reputation(updates)
+    senders = [f"s{i}" for i in range(40)]
+    reputation = RFFLReputation()
+    reputation.start(senders)
+    result = reputation.step(filtered, senders, [100] * 40)  # round 0: weights are data shares, 1/40 each
+    shares = np.where(filtered.kept, 1 / 40, 0.0)
+    u = filtered.effective_coefficients(shares) @ updates.astype(np.float64)
+    np.testing.assert_allclose(result.aggregate, u / shares.sum(), rtol=1e-4, atol=1e-8)
+    # the batch's combination with those weights was not scaled with it: asking again gives u itself
+    again, _ = filtered.combine_and_dots(shares)
+    np.testing.assert_allclose(again, u, rtol=1e-4, atol=1e-7)
+    assert not np.shares_memory(again, result.aggregate)
 
 
 def test_a_wrong_prediction_falls_back_to_an_exact_downdate() -> None:

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from aggregator.pipeline import PipelineSpecError, build_pipeline
-from aggregator.rules import PeerSupportFilter, RoundContext, UpdateBatch, peer_support
-from aggregator.rules import base as rules_base
+from aggregator.rules import PeerSupportFilter, RoundContext, UpdateBatch, passes, peer_support
 from aggregator.rules.duplicate import pairwise_cosines
 
 
@@ -86,7 +85,7 @@ def test_a_later_rule_cuts_its_gram_matrix_from_an_earlier_one(monkeypatch: pyte
     def no_second_pass(*_: object) -> np.ndarray:
         raise AssertionError("the Gram matrix of a subset was computed again")
 
-    monkeypatch.setattr(rules_base, "gram_matrix", no_second_pass)
+    monkeypatch.setattr(passes, "gram_matrix", no_second_pass)
     sub = batch.derive(kept=kept, scale=np.linspace(0.5, 1.0, 8)).kept_gram()
     rows = updates[kept].astype(np.float64) * np.linspace(0.5, 1.0, 8)[kept, None]
     np.testing.assert_allclose(sub, rows @ rows.T, rtol=1e-5)

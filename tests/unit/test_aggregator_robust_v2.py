@@ -10,7 +10,7 @@ import pytest
 from aggregator.attacks import alie_z, little_is_enough, sybil_group
 from aggregator.pipeline import RoundAggregator, build_pipeline
 from aggregator.rules import CosineFilter, NearDuplicateFilter, RoundContext, UpdateBatch
-from aggregator.rules.base import combine_and_dots
+from aggregator.rules.passes import combine_and_dots
 from aggregator.simulation import powerlaw_split
 
 

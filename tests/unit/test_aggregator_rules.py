@@ -16,8 +16,8 @@ from aggregator.rules import (
     TrimmedMean,
     UpdateBatch,
 )
-from aggregator.rules.base import combine_and_dots, row_squared_norms
 from aggregator.rules.norm_outlier import norm_outlier_mask
+from aggregator.rules.passes import combine_and_dots, row_squared_norms
 
 
 def _honest_plus_outlier(seed: int = 0, n_honest: int = 8, d: int = 50) -> tuple[np.ndarray, np.ndarray]:
