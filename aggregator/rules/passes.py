@@ -9,7 +9,8 @@ each pass reads the data once, in place (no copy of rows or blocks), on a small 
   ask for (without the rows it will drop), predicted from a probe of the first columns;
 - `combine_rows`: Σ c_j Δ_j over a few rows (a downdate);
 - `gram_matrix`: Δ_i·Δ_j over selected rows, blocked over columns.
-The inner loops are compiled (`aggregator.rules.kernels`).
+The inner loops are compiled (`aggregator.rules.kernels`, imported on first use: numba costs
+0.27 s to import, which commands that never aggregate should not pay).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-
-from aggregator.rules import kernels
 
 # Row passes add float32 partial sums of this many entries in float64 (max relative error
 # 4e-8 on float32 rows; the compiled loop keeps several vector lanes of partial sums).
@@ -45,6 +44,12 @@ PARALLEL_WORKERS = 2
 # Work is cut into this many parts per worker thread and handed out as threads free up, so a
 # thread that the OS preempts (the machine is shared) delays the pass by one part, not half.
 PARTS_PER_WORKER = 4
+
+
+def _kernels() -> Any:
+    from aggregator.rules import kernels
+
+    return kernels
 
 
 def _workers() -> int:
@@ -127,7 +132,7 @@ def row_dots(
     other = vector if use_vector else updates[0]
 
     def rows_part(first: int, last: int) -> None:
-        kernels.row_dots_range(updates, other, use_vector, first, last, lo, hi, ROW_CHUNK_COLUMNS, out[first:last])
+        _kernels().row_dots_range(updates, other, use_vector, first, last, lo, hi, ROW_CHUNK_COLUMNS, out[first:last])
 
     _parallel(_split(n, _pieces(n * (hi - lo), -(-n // 4)), 4), rows_part)  # four-row groups stay whole
     return out
@@ -172,7 +177,7 @@ def _fused(
     def columns_part(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         dots, removed_dots = np.zeros(n), np.zeros(n)
         scratch = np.empty(chunk if removed.size else 1, dtype=updates.dtype)  # v's chunk, for a removal only
-        kernels.fused_range(
+        _kernels().fused_range(
             updates, weights, rows, removed, start, stop, chunk, aggregate, known, target, scratch, dots, removed_dots
         )
         return dots, removed_dots
@@ -209,7 +214,7 @@ def combine_rows(updates: np.ndarray, coefficients: np.ndarray, rows: np.ndarray
     chunk = _fused_chunk(max(1, selected.size), updates.dtype.itemsize)
 
     def columns_part(start: int, stop: int) -> None:
-        kernels.weighted_sum_range(updates, weights, selected, start, stop, chunk, total)
+        _kernels().weighted_sum_range(updates, weights, selected, start, stop, chunk, total)
 
     _parallel(_split(d, _pieces(selected.size * d * 4, -(-d // chunk)), chunk), columns_part)
     return total
