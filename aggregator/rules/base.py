@@ -177,6 +177,11 @@ class UpdateBatch:
         s = self.scale[index]
         return raw * np.outer(s, s)
 
+    def coordinate_median(self) -> np.ndarray:
+        """Coordinate-wise median of the effective kept rows, without materialising them."""
+        index = np.flatnonzero(self.kept)
+        return passes.coordinate_median(self.updates, index, self.scale[index])
+
     def effective_rows(self) -> np.ndarray:
         """Materialised effective kept rows (a copy); only coordinate-wise rules need it."""
         index = np.flatnonzero(self.kept)

@@ -235,3 +235,73 @@ def weighted_sum_range(
     for s in range(lo, hi, chunk):
         e = min(s + chunk, hi)
         _weighted_sum(updates, coefficients, rows, s, e, out[s:e])
+
+
+MEDIAN_BLOCK = 64  # columns gathered at once: one 256-byte segment per row (float32)
+
+
+@numba.njit(inline="always", **_JIT)
+def _select(values: np.ndarray, count: int, k: int) -> float:
+    """The k-th smallest of values[:count] (0-based), reordering them so that every value before
+    position k is ≤ it (Hoare's selection, middle-of-range pivot)."""
+    lo, hi = 0, count - 1
+    while lo < hi:
+        pivot = values[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return values[k]
+
+
+@numba.njit(**_JIT)
+def median_range(
+    updates: np.ndarray, rows: np.ndarray, scale: np.ndarray, lo: int, hi: int, block: np.ndarray
+) -> np.ndarray:
+    """Median over i∈rows of scale_i·updates[i, j] for columns [lo, hi), as numpy's median gives it:
+    the middle value, or the mean of the two middle ones in the data's dtype (a NaN gives NaN).
+
+    MEDIAN_BLOCK columns at a time are gathered row segment by row segment into `block`
+    (MEDIAN_BLOCK × m, one contiguous row per column), then each column is selected in place.
+    At n = 100, d = 10^6 float32 this takes 0.7 s on 2 threads against 1.2-1.3 s for numpy's median
+    of the copied rows (a 400 MB copy); the selection's data-dependent branches dominate, not the
+    gather (gathering column by column measured the same)."""
+    m = rows.shape[0]
+    upper = m // 2
+    out = np.empty(hi - lo, dtype=block.dtype)
+    for s in range(lo, hi, MEDIAN_BLOCK):
+        width = min(MEDIAN_BLOCK, hi - s)
+        for k in range(m):
+            segment = updates[rows[k], s : s + width]
+            factor = scale[k]
+            for b in range(width):
+                block[b, k] = segment[b] * factor
+        for b in range(width):
+            values = block[b]
+            missing = False
+            for k in range(m):
+                missing = missing or values[k] != values[k]
+            if missing:
+                out[s - lo + b] = np.nan
+                continue
+            top = _select(values, m, upper)
+            if m % 2 == 1:
+                out[s - lo + b] = top
+            else:
+                bottom = values[0]  # the lower middle: the largest value the selection left below
+                for k in range(1, upper):
+                    bottom = max(bottom, values[k])
+                out[s - lo + b] = (bottom + top) / 2
+    return out

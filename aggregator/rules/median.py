@@ -20,8 +20,7 @@ class CoordinateMedian:
     name: str = "median"
 
     def apply(self, batch: UpdateBatch, ctx: RoundContext) -> RuleResult:
-        rows = batch.effective_rows()
-        if rows.shape[0] == 0:
+        if not np.any(batch.kept):
             raise ValueError("median needs at least one kept update")
-        aggregate = np.median(rows, axis=0).astype(batch.updates.dtype, copy=False)
+        aggregate = batch.coordinate_median().astype(batch.updates.dtype, copy=False)
         return RuleResult(kept_mask=batch.kept.copy(), scale=batch.scale.copy(), aggregate=aggregate)

@@ -220,6 +220,29 @@ def combine_rows(updates: np.ndarray, coefficients: np.ndarray, rows: np.ndarray
     return total
 
 
+def coordinate_median(updates: np.ndarray, rows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Median over the rows `rows` (each multiplied by its `scale`) of every coordinate, equal to
+    `np.median(updates[rows] * scale[:, None], axis=0)` but without that m × d copy: each
+    column's m values are gathered and selected in place (column ranges on parallel threads).
+    NaN for every coordinate when there are no rows, as numpy gives."""
+    updates = as_float(updates)
+    d = updates.shape[1]
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty(d, dtype=updates.dtype)
+    if rows.size == 0:
+        out[:] = np.nan
+        return out
+    factors = np.asarray(scale).astype(updates.dtype)  # effective rows are scaled in the data's dtype
+
+    def columns_part(start: int, stop: int) -> None:
+        kernels = _kernels()
+        block = np.empty((kernels.MEDIAN_BLOCK, rows.size), dtype=updates.dtype)
+        out[start:stop] = kernels.median_range(updates, rows, factors, start, stop, block)
+
+    _parallel(_split(d, _pieces(rows.size * d, -(-d // 4096)), 4096), columns_part)
+    return out
+
+
 def gram_matrix(updates: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Gram matrix of the rows `index` in float64, without an n × d copy of the rows.
 

@@ -2,8 +2,9 @@
 
 Covers the row-sequential norm/dot pass (four rows side by side, every remainder), the fused
 pass (no copies of the data; float64 rows summed in float64), the speculative fused pass that
-prepares a cosine filter's downdate, the blocked Gram matrix, the one-pass float validation,
-and a whole round against a plain reference.
+prepares a cosine filter's downdate, the blocked Gram matrix, the coordinate median (against
+numpy's, bit for bit), the one-pass float validation, and a whole round against a plain
+reference.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aggregator.rules.passes import (
     combine_and_dots,
     combine_and_dots_speculating,
     combine_rows,
+    coordinate_median,
     gram_matrix,
     row_dots,
     row_squared_norms,
@@ -84,6 +86,29 @@ def test_fused_pass_with_zero_coefficients_and_odd_row_counts(n: int, dtype: typ
     chosen = np.array([0, 2, n - 1])
     downdate = combine_rows(updates, coefficients, chosen)
     np.testing.assert_allclose(downdate, coefficients[chosen] @ exact[chosen], rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 7, 10, 33, 100])
+def test_coordinate_median_equals_numpys_median_of_the_scaled_rows(m: int, dtype: type) -> None:
+    rng = np.random.default_rng(30 + m)
+    updates = rng.normal(size=(m + 3, 5_000)).astype(dtype)
+    updates[:, :50] = np.round(updates[:, :50])  # ties
+    updates[:, 60] = 0.25  # a constant column
+    rows = np.sort(rng.choice(m + 3, size=m, replace=False))
+    scale = rng.uniform(0.2, 1.0, size=m)
+    expected = np.median(updates[rows] * scale[:, None].astype(dtype), axis=0)
+    median = coordinate_median(updates, rows, scale)
+    assert median.dtype == expected.dtype
+    np.testing.assert_array_equal(median, expected)  # bit for bit: the even case's mean in the data's dtype
+
+
+def test_coordinate_median_of_a_non_finite_column_and_of_no_rows() -> None:
+    updates = np.arange(24, dtype=np.float32).reshape(4, 6)
+    updates[2, 3] = np.nan
+    median = coordinate_median(updates, np.arange(4), np.ones(4))
+    assert np.isnan(median[3]) and np.isfinite(np.delete(median, 3)).all()
+    assert np.isnan(coordinate_median(updates, np.zeros(0, dtype=np.int64), np.zeros(0))).all()
 
 
 def test_row_dots_propagate_nan_and_inf() -> None:
