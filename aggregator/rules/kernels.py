@@ -12,15 +12,17 @@ dot products, and four rows are folded into u per load and store of it; norms re
 side by side. Measured on the 2-core EPYC (n = 100, d = 10^6 float32, each pass against a bare
 `weights @ updates` of the same arrays): the fused pass 2.0-2.2× → 1.3-1.6×, row norms
 1.2-1.4× → 1.0-1.05×, and a whole round 3.1-3.9× → 2.4-2.6× (`benchmarks/aggregate_speed.py`).
-Eight-row blocking and software prefetching were tried on top and changed nothing measurable:
-the sweeps then run at the L2's bandwidth (≈ 110 GB/s per core, in-cache test).
+Tried on top: eight-row blocking changed nothing measurable (the sweeps run at the L2's
+bandwidth, ≈ 110 GB/s per core in an in-cache test), and software prefetching made the fused
+pass slower (1.41× → 1.46-1.72×). The coordinate median (`median_range`) selects each
+column's values in place instead of numpy's median of a copy of the rows.
 
 Arithmetic: float32 data are multiplied and summed in float32 within a chunk (the compiler may
 reorder those sums into vector lanes: `reassoc`), chunk sums are added in float64. NaN and ±inf
 propagate (no `nnan`/`ninf` flags), so a non-finite row still gives a non-finite norm or dot.
 Rows outside `rows` never enter a sum, so a rejected NaN row cannot spoil u through 0·NaN.
-Every function works on a column range [lo, hi) so that threads split the columns (fused) or
-the caller splits the rows (norms).
+Every function works on a range, of columns [lo, hi) (fused pass, sums, median) or of rows
+(norms), so that the caller's threads split the work.
 """
 
 from __future__ import annotations

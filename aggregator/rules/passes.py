@@ -2,12 +2,13 @@
 
 A round at n = 100, d = 10^6 float32 reads 400 MB per pass and is bound by memory traffic, so
 each pass reads the data once, in place (no copy of rows or blocks), on a small thread pool:
-- `row_dots`: Δ_i·v (or ‖Δ_i‖²) for every row, each row read front to back;
+- `row_dots`: Δ_i·v (or ‖Δ_i‖²) for every row, rows read front to back four at a time;
 - `combine_and_dots`: u = Σ c_i Δ_i and Δ_i·u for every row, fused on cache-resident column
   chunks (one read instead of two);
 - `combine_and_dots_speculating`: the same plus the combination a cosine filter is about to
   ask for (without the rows it will drop), predicted from a probe of the first columns;
 - `combine_rows`: Σ c_j Δ_j over a few rows (a downdate);
+- `coordinate_median`: the median of every coordinate over selected, scaled rows;
 - `gram_matrix`: Δ_i·Δ_j over selected rows, blocked over columns.
 The inner loops are compiled (`aggregator.rules.kernels`, imported on first use: numba costs
 0.27 s to import, which commands that never aggregate should not pay).
