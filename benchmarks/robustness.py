@@ -56,7 +56,8 @@ GRID_ARGUMENTS = (
     "momentum",
     "batch_size",
 )
-RFFL_ALPHA = {"v1": 0.95, "v2": 0.95, "v3": 0.95, "v4": 0.95, "v5": 0.95, "v6": 0.95, "v7": 0.95}
+SPEC_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6", "v7")
+RFFL_ALPHA = 0.95  # every version; two-class variants use BINARY_RFFL_ALPHA
 # v6 (ten classes): an update over 3 × the round's median norm is dropped and scored as missing
 BOOSTED_NORMS = {"name": "norm_outlier", "method": "ratio", "k": 3.0, "side": "upper", "outlier_score": "capped"}
 # v7 (ten classes): an update the round's majority does not point along with (peer support under
@@ -102,11 +103,13 @@ def aggregation_spec(
     rows score like a copy. Not on two classes, where it removed nobody more and cost honest
     owners.
     """
+    if version not in SPEC_VERSIONS:
+        raise ValueError(f"unknown spec version {version!r}; known: {', '.join(SPEC_VERSIONS)}")
     gamma = GAMMA[dataset] if gamma is None else gamma
     number = int(version.removeprefix("v"))  # each version builds on the one before
     two_class_variant = number >= TWO_CLASS_VARIANT_FROM and CLASSES[dataset] <= 2
     if rffl_alpha is None:
-        rffl_alpha = BINARY_RFFL_ALPHA if two_class_variant else RFFL_ALPHA[version]
+        rffl_alpha = BINARY_RFFL_ALPHA if two_class_variant else RFFL_ALPHA
     if version == "v1":
         rules: list[dict[str, Any]] = [
             {"name": "norm_outlier", "method": "mad", "k": 3.0, "side": "upper"},
@@ -447,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--spec", choices=tuple(RFFL_ALPHA), default="v7", help="aggregation pipeline version")
+    parser.add_argument("--spec", choices=SPEC_VERSIONS, default="v7", help="aggregation pipeline version")
     parser.add_argument("--gamma", type=float, help=f"clip norm Γ (default per data set: {GAMMA})")
     parser.add_argument("--beta", default="1/3", help="RFFL removal threshold β (a task setting)")
     parser.add_argument(

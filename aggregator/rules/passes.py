@@ -16,7 +16,6 @@ The inner loops are compiled (`aggregator.rules.kernels`, imported on first use:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import os
@@ -58,34 +57,19 @@ def _workers() -> int:
 
 
 def _parallel(parts: list[tuple[int, int]], work: Callable[[int, int], Any]) -> list[Any]:
-    """Run `work` over disjoint slices on a small thread pool with BLAS held to one thread each.
+    """Run `work` over disjoint slices on a small thread pool.
 
-    The compiled loops and BLAS release the GIL, so two threads on two cores read memory
-    faster than one; capping BLAS avoids 2 × 2 oversubscription.
+    The compiled loops release the GIL, so two threads on two cores read memory faster than
+    one; none of them calls BLAS, so BLAS's own threads need no capping here.
     """
-    with _blas_single_thread():  # also for one part: a threaded BLAS call leaves workers spinning
-        if len(parts) == 1:
-            return [work(*parts[0])]
-        return list(_pool().map(lambda bounds: work(*bounds), parts))
+    if len(parts) == 1:
+        return [work(*parts[0])]
+    return list(_pool().map(lambda bounds: work(*bounds), parts))
 
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="fedmarket-agg")
-
-
-@functools.cache
-def _controller() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _blas_single_thread() -> Any:
-    try:
-        return _controller().limit(limits=1, user_api="blas")
-    except Exception:  # threadpoolctl missing or unable to inspect BLAS: run with its defaults
-        return contextlib.nullcontext()
 
 
 def _split(total: int, pieces: int, align: int = 1) -> list[tuple[int, int]]:
@@ -96,13 +80,14 @@ def _split(total: int, pieces: int, align: int = 1) -> list[tuple[int, int]]:
 
 
 def _float_dtype(updates: np.ndarray) -> np.dtype:
+    """The dtype the passes compute in: the data's when it is float32/float64, else float64."""
     return updates.dtype if updates.dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
 def as_float(updates: np.ndarray) -> np.ndarray:
-    """The matrix itself when it is float32/float64, else a float64 copy (the compiled loops
-    take floating-point rows)."""
-    return updates if updates.dtype in (np.float32, np.float64) else updates.astype(np.float64)
+    """The matrix itself in `_float_dtype` (a float64 copy only for other dtypes: the compiled
+    loops take floating-point rows)."""
+    return updates.astype(_float_dtype(updates), copy=False)
 
 
 def _pieces(entries: int, most: int) -> int:
