@@ -109,7 +109,10 @@ class AggregatorDaemon:
             self.log.finalized.append((task_id, round_))
             return
         collected = collect(self.aggregator, task_id, round_)
-        progress.mark(round_, "fetched", accepted=len(collected.accepted), rejected=len(collected.rejected))
+        rejections = [{"data_owner": r.data_owner, "update_cid": r.update_cid, "reason": r.reason}
+                      for r in collected.rejected]  # fmt: skip
+        progress.mark(round_, "fetched", accepted=len(collected.accepted), rejected=len(rejections),
+                      rejections=rejections)  # fmt: skip
         self._maybe_stall("fetched")
         planned = plan(self.aggregator, task_id, round_, collected)
         progress.mark(round_, "planned", model_cid=planned.report.model_cid, record_cid=planned.record_cid)

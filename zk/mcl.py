@@ -138,6 +138,8 @@ def load() -> ctypes.CDLL:
 
 
 def _ptr(array: np.ndarray, offset_bytes: int = 0) -> int:
+    """The address of `array`'s data. The caller must hold a reference to `array` until the C call returns:
+    ctypes releases the GIL, so a temporary freed after this returns can be reused by another thread mid-call."""
     return int(array.ctypes.data) + offset_bytes
 
 
@@ -186,7 +188,8 @@ def g1_sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def g1_mul(point: np.ndarray, scalar: int) -> np.ndarray:
     out = np.zeros(G1_WORDS, dtype=np.uint64)
-    load().mclBnG1_mul(_ptr(out), _ptr(point), _ptr(fr_from_int(scalar)))
+    factor = fr_from_int(scalar)  # named: its memory must outlive the call (see _ptr)
+    load().mclBnG1_mul(_ptr(out), _ptr(point), _ptr(factor))
     return out
 
 

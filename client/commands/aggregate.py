@@ -67,6 +67,7 @@ class CliDaemon(AggregatorDaemon):
             self.report({"event": "finalized", "task_id": task_id, "round": round_,
                          "model_cid": entry.get("model_cid", ""), "record_cid": entry.get("record_cid", ""),
                          "accepted": entry.get("accepted"), "rejected": entry.get("rejected"),
+                         "rejections": entry.get("rejections", []),
                          "gas": entry.get("gas"), "seconds": round(time.perf_counter() - started, 2),
                          "timings": entry.get("timings")})  # fmt: skip
 

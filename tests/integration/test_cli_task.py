@@ -124,7 +124,9 @@ def test_full_task_through_the_commands(
         if aggregator.poll() is None:
             aggregator.kill()
     log = [json.loads(line) for line in (workdir / "aggregator" / "rounds.jsonl").read_text().splitlines()]
-    assert [e["round"] for e in log if e["event"] == "finalized"] == [1, 2]
+    finalized = [e for e in log if e["event"] == "finalized"]
+    assert [e["round"] for e in finalized] == [1, 2]
+    assert [(e["accepted"], e["rejected"], e["rejections"]) for e in finalized] == [(3, 0, [])] * 2  # all honest
 
     status = cli(base, "task", "status", str(task_id))
     assert status["status"] == "finished" and [r["status"] for r in status["rounds_detail"]] == ["settled"] * 2

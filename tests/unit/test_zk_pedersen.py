@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,31 @@ def test_mcl_is_on_ethereums_curve() -> None:
 def test_random_blinding_is_a_nonzero_scalar() -> None:
     draws = {pedersen.random_blinding() for _ in range(20)}
     assert len(draws) == 20 and all(0 < b < CURVE_ORDER for b in draws)
+
+
+def _commit_in_threads(values: list[np.ndarray], blindings: list[int], gens: Generators) -> list[object]:
+    """Every commitment computed on its own thread, all released at once by a barrier."""
+    start = threading.Barrier(len(values))
+    got: list[object] = [None] * len(values)
+
+    def commit_after_barrier(i: int) -> None:
+        start.wait()
+        got[i] = pedersen.commit(values[i], blindings[i], generators=gens)
+
+    workers = [threading.Thread(target=commit_after_barrier, args=(i,)) for i in range(len(values))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return got
+
+
+def test_commitments_made_in_parallel_threads_equal_sequential_ones(gens: Generators) -> None:
+    """Data owners commit from threads of one process (the demo does): every commitment must be the one a lone
+    thread computes. A scalar freed while mcl still read it (the GIL is released in the call) broke this."""
+    rng = np.random.default_rng(5)
+    values = [rng.integers(-(2**15), 2**15, size=D) for _ in range(8)]
+    blindings = [pedersen.random_blinding() for _ in range(8)]
+    expected = [pedersen.commit(v, rho, generators=gens) for v, rho in zip(values, blindings, strict=True)]
+    for _ in range(100):
+        assert _commit_in_threads(values, blindings, gens) == expected
