@@ -64,6 +64,9 @@ MEDIAN_SPEC = {
     "reputation": "rffl",
 }
 
+# Yin et al.'s coordinate-wise trimmed mean in place of the cosine filter and reputation
+TRIMMED_SPEC = {"rules": [{"name": "clip", "gamma": 1.0}, {"name": "trimmed_mean", "beta": 0.1}]}
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -82,6 +85,7 @@ SCENARIOS = [
     Scenario("pairwise rules (v7 digits), clean", False, PAIRWISE_SPEC, goal=False),
     # a coordinate-wise median of 100 × 10^6 values per round: seconds, so fewer repeats
     Scenario("pairwise rules + median cosine reference, clean", False, MEDIAN_SPEC, goal=False, most_repeats=3),
+    Scenario("clip + trimmed mean (β = 0.1), attacked", True, TRIMMED_SPEC, goal=False, most_repeats=5),
 ]
 
 

@@ -182,6 +182,11 @@ class UpdateBatch:
         index = np.flatnonzero(self.kept)
         return passes.coordinate_median(self.updates, index, self.scale[index])
 
+    def coordinate_trimmed_mean(self, cut: int) -> np.ndarray:
+        """Coordinate-wise mean of the effective kept rows, `cut` trimmed at each end, without materialising them."""
+        index = np.flatnonzero(self.kept)
+        return passes.coordinate_trimmed_mean(self.updates, index, self.scale[index], cut)
+
     def effective_rows(self) -> np.ndarray:
         """Materialised effective kept rows (a copy); only coordinate-wise rules need it."""
         index = np.flatnonzero(self.kept)

@@ -35,6 +35,8 @@ FUSED_CHUNK_BYTES = 512 * 1024
 FUSED_CHUNK_MIN, FUSED_CHUNK_MAX = 64, 8192
 # Column block of `gram_matrix`: a k × block slice of the selected rows is copied at a time.
 GRAM_BLOCK_COLUMNS = 8192
+# Column block of `coordinate_trimmed_mean`: an m × block copy of the selected rows is sorted at a time.
+TRIM_BLOCK = 2048
 # The speculative fused pass predicts which rows a cosine filter drops from the first
 # 1/PROBE_FRACTION of the columns (≈ 31k coordinates at d = 10^6).
 PROBE_FRACTION = 32
@@ -226,6 +228,31 @@ def coordinate_median(updates: np.ndarray, rows: np.ndarray, scale: np.ndarray) 
         out[start:stop] = kernels.median_range(updates, rows, factors, start, stop, block)
 
     _parallel(_split(d, _pieces(rows.size * d, -(-d // 4096)), 4096), columns_part)
+    return out
+
+
+def coordinate_trimmed_mean(updates: np.ndarray, rows: np.ndarray, scale: np.ndarray, cut: int) -> np.ndarray:
+    """Per-coordinate mean (float64 sums) of the rows `rows`, each multiplied by its `scale`, after dropping the
+    `cut` lowest and `cut` highest values, as `np.sort(updates[rows] * scale[:, None], axis=0)[cut:m - cut]
+    .mean(axis=0, dtype=np.float64)` gives it (to float32 rounding), without that m × d copy. Column blocks of
+    TRIM_BLOCK are copied transposed, so each column's values are contiguous, and sorted in place: numpy's
+    vectorised sort along the last axis took a quarter of the time of the same sort along axis 0, and a
+    compiled per-column selection 3.5× as long as the whole-copy sort."""
+    updates = as_float(updates)
+    rows = np.asarray(rows, dtype=np.int64)
+    if not 0 <= 2 * cut < rows.size:
+        raise ValueError(f"cannot trim {cut} values at each end of {rows.size}")
+    d = updates.shape[1]
+    factors = np.asarray(scale).astype(updates.dtype)[:, None]  # effective rows are scaled in the data's dtype
+    out = np.empty(d, dtype=updates.dtype)
+
+    def columns_part(start: int, stop: int) -> None:
+        for s in range(start, stop, TRIM_BLOCK):
+            block = (updates[rows, s : min(s + TRIM_BLOCK, stop)] * factors).T.copy()
+            block.sort(axis=1)
+            out[s : s + block.shape[0]] = block[:, cut : rows.size - cut].mean(axis=1, dtype=np.float64)
+
+    _parallel(_split(d, _pieces(rows.size * d, -(-d // TRIM_BLOCK)), TRIM_BLOCK), columns_part)
     return out
 
 

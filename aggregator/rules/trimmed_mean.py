@@ -25,19 +25,13 @@ class TrimmedMean:
             raise ValueError(f"trimmed-mean beta must lie in [0, 0.5), got {self.beta!r}")
 
     def apply(self, batch: UpdateBatch, ctx: RoundContext) -> RuleResult:
-        rows = batch.effective_rows()
-        n = rows.shape[0]
+        n = int(np.count_nonzero(batch.kept))
         if n == 0:
             raise ValueError("trimmed mean needs at least one kept update")
         cut = int(np.floor(self.beta * n))
-        if cut == 0:
-            aggregate = rows.mean(axis=0, dtype=np.float64)
-        else:
-            ordered = np.sort(rows, axis=0)
-            aggregate = ordered[cut : n - cut].mean(axis=0, dtype=np.float64)
         return RuleResult(
             kept_mask=batch.kept.copy(),
             scale=batch.scale.copy(),
-            aggregate=aggregate.astype(batch.updates.dtype, copy=False),
+            aggregate=batch.coordinate_trimmed_mean(cut),
             notes={"trimmed_each_side": cut},
         )

@@ -3,8 +3,8 @@
 Covers the row-sequential norm/dot pass (four rows side by side, every remainder), the fused
 pass (no copies of the data; float64 rows summed in float64), the speculative fused pass that
 prepares a cosine filter's downdate, the blocked Gram matrix, the coordinate median (against
-numpy's, bit for bit), the one-pass float validation, and a whole round against a plain
-reference.
+numpy's, bit for bit), the blocked trimmed mean (against a sorted copy), the one-pass float
+validation, and a whole round against a plain reference.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from aggregator.rules.passes import (
     combine_and_dots_speculating,
     combine_rows,
     coordinate_median,
+    coordinate_trimmed_mean,
     gram_matrix,
     row_dots,
     row_squared_norms,
@@ -101,6 +102,40 @@ def test_coordinate_median_equals_numpys_median_of_the_scaled_rows(m: int, dtype
     median = coordinate_median(updates, rows, scale)
     assert median.dtype == expected.dtype
     np.testing.assert_array_equal(median, expected)  # bit for bit: the even case's mean in the data's dtype
+
+
+def _sorted_trimmed_mean(rows: np.ndarray, cut: int) -> np.ndarray:
+    """The reference: sort a copy of the rows per column and average the middle in float64."""
+    m = rows.shape[0]
+    return np.sort(rows, axis=0)[cut : m - cut].mean(axis=0, dtype=np.float64).astype(rows.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("m", "cut"), [(1, 0), (2, 0), (3, 1), (4, 1), (7, 2), (10, 1), (33, 3), (100, 10), (9, 4)])
+def test_coordinate_trimmed_mean_equals_the_sorted_copys(m: int, cut: int, dtype: type) -> None:
+    rng = np.random.default_rng(60 + m)
+    updates = rng.normal(size=(m + 3, 5_000)).astype(dtype)
+    updates[:, :50] = np.round(updates[:, :50])  # ties
+    updates[: m // 3 + 1, 100:200] *= 1e4  # outliers the trim must remove
+    rows = np.sort(rng.choice(m + 3, size=m, replace=False))
+    scale = rng.uniform(0.2, 1.0, size=m)
+    expected = _sorted_trimmed_mean(updates[rows] * scale[:, None].astype(dtype), cut)
+    trimmed = coordinate_trimmed_mean(updates, rows, scale, cut)
+    assert trimmed.dtype == expected.dtype
+    rtol = 1e-6 if dtype == np.float32 else 1e-12  # the float64 sum's order differs from numpy's
+    np.testing.assert_allclose(trimmed, expected, rtol=rtol, atol=rtol * 1e-3)
+
+
+def test_coordinate_trimmed_mean_sorts_nan_last_as_numpy_does() -> None:
+    updates = np.arange(40, dtype=np.float32).reshape(5, 8)
+    updates[1, 2] = np.nan  # one NaN: trimmed away with cut = 1
+    updates[[0, 3], 5] = np.nan  # two NaNs: one stays in the middle
+    updates[4, 6] = np.inf
+    for cut in (0, 1, 2):
+        np.testing.assert_array_equal(coordinate_trimmed_mean(updates, np.arange(5), np.ones(5), cut),
+                                      _sorted_trimmed_mean(updates, cut))  # fmt: skip
+    with pytest.raises(ValueError, match="cannot trim 3"):
+        coordinate_trimmed_mean(updates, np.arange(5), np.ones(5), 3)
 
 
 def test_coordinate_median_of_a_non_finite_column_and_of_no_rows() -> None:
