@@ -24,7 +24,9 @@ from aggregator.state import TaskProgress
 from marketplace.chain.events import RoundFinalized
 from marketplace.chain.marketplace_contract import RoundStatus, TaskStatus
 from marketplace.errors import ContractRevert
+from marketplace.ipfs.client import IpfsUnavailableError
 
+RETRY_MAX_SECONDS = 30.0  # longest wait between attempts at a round while the IPFS node fails
 STALL_ENV = "FEDMARKET_DAEMON_STALL"  # tests: sleep at this stage so a SIGKILL lands mid-round
 
 
@@ -33,6 +35,7 @@ class DaemonLog:
     finalized: list[tuple[int, int]] = field(default_factory=list)
     settled: list[tuple[int, int]] = field(default_factory=list)
     skipped: list[tuple[int, int]] = field(default_factory=list)
+    deferred: list[tuple[int, int, str]] = field(default_factory=list)  # (task, round, why): retried later
 
 
 class AggregatorDaemon:
@@ -54,6 +57,7 @@ class AggregatorDaemon:
         self.log = DaemonLog()
         self._stall = os.environ.get(STALL_ENV, "")
         self._progress: dict[int, TaskProgress] = {}
+        self._retry: dict[int, tuple[float, float]] = {}  # task → (next attempt, delay), while IPFS fails
 
     @property
     def contract(self):  # type: ignore[no-untyped-def]
@@ -78,12 +82,28 @@ class AggregatorDaemon:
         done = True
         for task_id in self.tasks():
             info = self.contract.get_task(task_id)
-            if info.status is TaskStatus.RUNNING and self.aggregator.ready(task_id, info.current_round):
-                self.process_round(task_id, info.current_round)
+            if info.status is TaskStatus.RUNNING and not self._waiting(task_id):
+                try:
+                    if self.aggregator.ready(task_id, info.current_round):
+                        self.process_round(task_id, info.current_round)
+                    self._retry.pop(task_id, None)
+                except IpfsUnavailableError as exc:
+                    self.defer(task_id, info.current_round, str(exc))
             self.settle_due(task_id)
             info = self.contract.get_task(task_id)
             done = done and info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED) and info.unsettled_rounds == 0
         return done
+
+    def _waiting(self, task_id: int) -> bool:
+        return task_id in self._retry and time.monotonic() < self._retry[task_id][0]
+
+    def defer(self, task_id: int, round_: int, reason: str) -> None:
+        """Our IPFS node failed mid-round: nothing was posted and no submission was judged, so the round is
+        retried after a delay that doubles from the poll interval up to RETRY_MAX_SECONDS."""
+        delay = min(RETRY_MAX_SECONDS, 2 * self._retry[task_id][1]) if task_id in self._retry else self.poll_seconds
+        self._retry[task_id] = (time.monotonic() + delay, delay)
+        self.log.deferred.append((task_id, round_, reason))
+        self.on_event(f"task {task_id} round {round_}: IPFS unavailable, retrying in {delay:.1f} s: {reason}")
 
     def run(self, until_done: bool = True, max_seconds: float | None = None) -> DaemonLog:
         started = time.monotonic()

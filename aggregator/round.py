@@ -20,6 +20,7 @@ from marketplace.chain.marketplace_contract import (
 )
 from marketplace.data import Dataset
 from marketplace.errors import FedmarketError
+from marketplace.ipfs.client import IpfsUnavailableError
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
 from marketplace.updates import UpdateHeader, dequantize, open_sealed, unpack_update
@@ -108,6 +109,8 @@ class RoundAggregator:
                 if event.content_hash in seen_hashes:
                     raise FedmarketError("the same update was already submitted by another data owner")
                 update = self._open(event, spec, task_id, round_)
+            except IpfsUnavailableError:
+                raise  # our node failed, not the submission: the round is retried, nobody is judged on it
             except FedmarketError as exc:
                 rejected.append(Rejection(event.data_owner, event.update_cid, str(exc)))
                 continue

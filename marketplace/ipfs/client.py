@@ -33,7 +33,12 @@ ADD_OPTIONS: dict[str, str] = {
 }
 
 
-class IpfsUnreachableError(IpfsError):
+class IpfsUnavailableError(IpfsError):
+    """The node itself failed us (no answer, a timeout, a broken connection), as opposed to refusing a request or
+    lacking a CID: nothing is known about the content, so callers retry instead of judging it."""
+
+
+class IpfsUnreachableError(IpfsUnavailableError):
     """No IPFS node answers at the configured address."""
 
 
@@ -138,9 +143,9 @@ class IpfsClient:
                 f"the IPFS node at {self.api_url} is unreachable: {exc}", UNREACHABLE_HINT
             ) from exc
         except httpx.TimeoutException as exc:
-            raise IpfsError(f"the IPFS node at {self.api_url} did not answer {command} in time") from exc
+            raise IpfsUnavailableError(f"the IPFS node at {self.api_url} did not answer {command} in time") from exc
         except httpx.TransportError as exc:
-            raise IpfsError(f"talking to the IPFS node at {self.api_url} failed: {exc}") from exc
+            raise IpfsUnavailableError(f"talking to the IPFS node at {self.api_url} failed: {exc}") from exc
         try:
             if response.status_code != 200:
                 response.read()
@@ -148,9 +153,9 @@ class IpfsClient:
                 raise IpfsError(f"the IPFS node at {self.api_url} refused {command}: {reason}")
             yield response
         except httpx.TimeoutException as exc:
-            raise IpfsError(f"the IPFS node at {self.api_url} stalled during {command}") from exc
+            raise IpfsUnavailableError(f"the IPFS node at {self.api_url} stalled during {command}") from exc
         except httpx.TransportError as exc:
-            raise IpfsError(f"the IPFS node at {self.api_url} broke off {command}: {exc}") from exc
+            raise IpfsUnavailableError(f"the IPFS node at {self.api_url} broke off {command}: {exc}") from exc
         finally:
             response.close()
 
@@ -192,7 +197,7 @@ class IpfsClient:
         params = {"arg": normalize_cid(cid), "offline": "true", "timeout": _seconds(limit)}
         try:
             self._call("block/stat", params, timeout=limit + 2.0)
-        except IpfsUnreachableError:
+        except IpfsUnavailableError:
             raise
         except IpfsError:
             return False
@@ -204,7 +209,7 @@ class IpfsClient:
         limit = self.lookup_timeout if timeout is None else timeout
         try:
             self._call("block/stat", {"arg": cid, "timeout": _seconds(limit)}, timeout=limit + 2.0)
-        except IpfsUnreachableError:
+        except IpfsUnavailableError:
             raise
         except IpfsError as exc:
             raise IpfsError(

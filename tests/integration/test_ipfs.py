@@ -16,6 +16,7 @@ from multiformats import CID, multihash
 
 from marketplace.errors import CommitmentMismatchError, IpfsError, ToolchainError
 from marketplace.ipfs import IpfsClient, LocalIpfsNode, normalize_cid
+from marketplace.ipfs.client import IpfsUnavailableError
 
 pytestmark = pytest.mark.integration
 
@@ -202,6 +203,20 @@ def test_unreachable_node_fails_fast_naming_the_url() -> None:
         client.add(b"nobody listens")
     assert time.monotonic() - started < 2.0
     assert "--ipfs-api" in str(caught.value)
+
+
+def test_a_node_that_never_answers_is_unavailable_not_missing_the_cid(ipfs: IpfsClient) -> None:
+    """A stalled node says nothing about the content: `has` must not answer False, `cat` must not blame the CID."""
+    cid = ipfs.add(b"held by the working node")
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with IpfsClient(url, timeout=0.5, lookup_timeout=0.1) as stalled:
+            with pytest.raises(IpfsUnavailableError, match=f"{url} did not answer block/stat in time"):
+                stalled.has(cid)
+            with pytest.raises(IpfsUnavailableError, match="did not answer"):
+                stalled.cat(cid, 100)
+    with IpfsClient(f"http://127.0.0.1:{closed_port()}") as gone, pytest.raises(IpfsUnavailableError):
+        gone.has(cid)
 
 
 # -- node lifecycle ------------------------------------------------------------------------------

@@ -1,20 +1,26 @@
-"""The aggregator daemon as a separate process, SIGKILLed mid-round and restarted: each round posts once."""
+"""The aggregator daemon as a separate process, SIGKILLed mid-round and restarted: each round posts once; an IPFS
+outage mid-round defers the round instead of refusing the submissions it could not fetch."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from protocol_support.market import AGGREGATOR, build_market
 
+from aggregator.round import RoundAggregator
+from client.commands.aggregate import CliDaemon
 from marketplace.chain.events import RoundFinalized, RoundSettled
-from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStatus
+from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus, TaskStatus
 from marketplace.ipfs import IpfsClient
+from marketplace.ipfs.client import IpfsUnavailableError
 from marketplace.task_files import TaskFiles
 
 pytestmark = pytest.mark.integration
@@ -83,3 +89,36 @@ def test_daemon_killed_mid_round_resumes_and_posts_once(
     assert finalized == [1, 2, 3] and settled == [1, 2, 3]
     progress = (tmp_path / f"task-{task_id}.json").read_text()
     assert '"restarts": 2' in progress
+
+
+def test_an_ipfs_outage_mid_round_defers_the_round_and_refuses_nobody(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=1)
+    task_id = market.task_id
+    market.submit_all(1)
+    aggregator = RoundAggregator(marketplace.with_session(session_for(AGGREGATOR)), TaskFiles(ipfs),
+                                 market.aggregator_private)  # fmt: skip
+    aggregator.task(task_id)  # spec and validation set fetched while the node works
+    events: list[dict[str, Any]] = []
+    daemon = CliDaemon(aggregator, tmp_path, [task_id], 0.2, events.append)  # the CLI's daemon: it reports events
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the node now accepts connections and never answers
+        aggregator.files = TaskFiles(IpfsClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5,
+                                                lookup_timeout=0.1))  # fmt: skip
+        assert daemon.step() is False
+        assert daemon.step() is False  # backing off: no second attempt within the delay
+        with pytest.raises(IpfsUnavailableError):  # an update it could not fetch is not judged
+            aggregator.collect(task_id, 1)
+    [(task, round_, reason)] = daemon.log.deferred
+    assert (task, round_) == (task_id, 1) and "did not answer" in reason
+    assert marketplace.get_round(task_id, 1).status is RoundStatus.OPEN and not daemon.log.finalized
+
+    aggregator.files = TaskFiles(ipfs)  # the node is back
+    _wait(lambda: daemon.step(), 30, "the deferred round")
+    assert daemon.log.finalized == [(task_id, 1)] and len(daemon.log.deferred) == 1
+    assert marketplace.get_round(task_id, 1).status is RoundStatus.SETTLED
+    [posted] = [e for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
+    assert len(posted.weights) == len(market.data_owners) and all(w > 0 for w in posted.weights)  # nobody refused
+    assert daemon.progress(task_id).data["rounds"]["1"]["rejections"] == []
+    reported = [(e["event"], e.get("reason", e.get("rejections"))) for e in events if e["event"] != "aggregating"]
+    assert reported[:2] == [("deferred", reason), ("finalized", [])]
