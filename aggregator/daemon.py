@@ -97,13 +97,14 @@ class AggregatorDaemon:
     def _waiting(self, task_id: int) -> bool:
         return task_id in self._retry and time.monotonic() < self._retry[task_id][0]
 
-    def defer(self, task_id: int, round_: int, reason: str) -> None:
+    def defer(self, task_id: int, round_: int, reason: str) -> float:
         """Our IPFS node failed mid-round: nothing was posted and no submission was judged, so the round is
-        retried after a delay that doubles from the poll interval up to RETRY_MAX_SECONDS."""
+        retried after a delay (returned) that doubles from the poll interval up to RETRY_MAX_SECONDS."""
         delay = min(RETRY_MAX_SECONDS, 2 * self._retry[task_id][1]) if task_id in self._retry else self.poll_seconds
         self._retry[task_id] = (time.monotonic() + delay, delay)
         self.log.deferred.append((task_id, round_, reason))
         self.on_event(f"task {task_id} round {round_}: IPFS unavailable, retrying in {delay:.1f} s: {reason}")
+        return delay
 
     def run(self, until_done: bool = True, max_seconds: float | None = None) -> DaemonLog:
         started = time.monotonic()

@@ -71,10 +71,11 @@ class CliDaemon(AggregatorDaemon):
                          "gas": entry.get("gas"), "seconds": round(time.perf_counter() - started, 2),
                          "timings": entry.get("timings")})  # fmt: skip
 
-    def defer(self, task_id: int, round_: int, reason: str) -> None:
-        super().defer(task_id, round_, reason)
+    def defer(self, task_id: int, round_: int, reason: str) -> float:
+        delay = super().defer(task_id, round_, reason)
         self.report({"event": "deferred", "task_id": task_id, "round": round_, "reason": reason,
-                     "retry_in_seconds": round(self._retry[task_id][1], 1)})  # fmt: skip
+                     "retry_in_seconds": round(delay, 1)})  # fmt: skip
+        return delay
 
     def settle_due(self, task_id: int) -> None:
         settled = len(self.log.settled)

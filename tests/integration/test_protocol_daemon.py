@@ -122,3 +122,4 @@ def test_an_ipfs_outage_mid_round_defers_the_round_and_refuses_nobody(
     assert daemon.progress(task_id).data["rounds"]["1"]["rejections"] == []
     reported = [(e["event"], e.get("reason", e.get("rejections"))) for e in events if e["event"] != "aggregating"]
     assert reported[:2] == [("deferred", reason), ("finalized", [])]
+    assert events[1]["retry_in_seconds"] == 0.2  # the first delay is the poll interval
