@@ -443,7 +443,7 @@ def _prove_seconds(log: Path) -> list[float]:
 
 
 def _note(display: Display, label: str, event: FollowEvent) -> None:
-    if event.kind in ("removed", "error"):
+    if event.kind in ("removed", "error", "retrying"):
         display.events.append(f"round {event.round}: {label} {event.kind} {event.detail}")
 
 

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from client.data_owner import DataOwner, SubmissionReport, UpdateTransform
 from marketplace.chain.marketplace_contract import TaskStatus
 from marketplace.errors import ContractRevert, FedmarketError
+from marketplace.ipfs.client import IpfsUnavailableError
 
 RETRYABLE_REVERTS = {"WrongRound", "SubmissionClosed", "WrongStatus"}
+RETRY_MAX_SECONDS = 30.0  # longest wait between tries at a round while the IPFS node fails
 
 
 @dataclass(frozen=True)
 class FollowEvent:
-    """What happened to a following data owner: `kind` is submitted, skipped, removed, error or done."""
+    """What happened to a following data owner: `kind` is submitted, skipped, retrying (the IPFS node failed, so
+    nothing was sent and the round is tried again), removed, error or done."""
 
     kind: str
     round: int
@@ -46,6 +49,7 @@ def follow_task(
     stop = stop or threading.Event()
     done: set[int] = set()
     sent = 0
+    wait = poll_seconds
     while not stop.is_set():
         info = owner.contract.get_task(task_id)
         if info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED):
@@ -63,6 +67,12 @@ def follow_task(
             else:
                 try:
                     report = owner.train_and_submit(task_id, round_, progress, transform=transform_for(round_))
+                except IpfsUnavailableError as exc:  # before the chain call: nothing sent, so try again
+                    done.discard(round_)
+                    wait = min(RETRY_MAX_SECONDS, 2 * wait)
+                    on_event(FollowEvent("retrying", round_, f"{exc}; next try in {wait:.1f} s"))
+                    stop.wait(wait)
+                    continue
                 except ContractRevert as exc:
                     if exc.error_name not in RETRYABLE_REVERTS:
                         raise
@@ -72,6 +82,7 @@ def follow_task(
                 else:
                     sent += 1
                     on_event(FollowEvent("submitted", round_, report.update_cid, report))
+        wait = poll_seconds
         stop.wait(poll_seconds)
     return sent
 

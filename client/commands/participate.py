@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def run(
 
     def show(event: FollowEvent) -> None:
         if state.as_json:
-            typer.echo(f'{{"event": "{event.kind}", "round": {event.round}, "detail": "{event.detail}"}}')
+            typer.echo(json.dumps({"event": event.kind, "round": event.round, "detail": event.detail}))
         else:
             console.print(f"round {event.round}: {event.kind} {event.detail}")
 

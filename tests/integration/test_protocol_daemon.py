@@ -1,5 +1,6 @@
-"""The aggregator daemon as a separate process, SIGKILLed mid-round and restarted: each round posts once; an IPFS
-outage mid-round defers the round instead of refusing the submissions it could not fetch."""
+"""The aggregator daemon as a separate process, SIGKILLed mid-round and restarted: each round posts once. An IPFS
+outage mid-round defers the round instead of refusing the submissions it could not fetch, and a following data
+owner tries its round again instead of skipping it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from protocol_support.market import AGGREGATOR, build_market
 
 from aggregator.round import RoundAggregator
 from client.commands.aggregate import CliDaemon
+from client.training_cli import FollowEvent, follow_task
 from marketplace.chain.events import RoundFinalized, RoundSettled
 from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus, TaskStatus
 from marketplace.ipfs import IpfsClient
@@ -123,3 +126,32 @@ def test_an_ipfs_outage_mid_round_defers_the_round_and_refuses_nobody(
     reported = [(e["event"], e.get("reason", e.get("rejections"))) for e in events if e["event"] != "aggregating"]
     assert reported[:2] == [("deferred", reason), ("finalized", [])]
     assert events[1]["retry_in_seconds"] == 0.2  # the first delay is the poll interval
+
+
+def test_a_following_data_owner_tries_a_round_again_after_an_ipfs_outage(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient  # type: ignore[no-untyped-def]
+) -> None:
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=1)
+    member = market.data_owners[0]
+    events: list[FollowEvent] = []
+    stop = threading.Event()
+    follower = threading.Thread(target=follow_task, args=(member, market.task_id, events.append),
+                                kwargs={"poll_seconds": 0.1, "stop": stop})  # fmt: skip
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # its node accepts connections and never answers
+        member.files = TaskFiles(IpfsClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5,
+                                            lookup_timeout=0.1))  # fmt: skip
+        follower.start()
+        try:
+            _wait(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
+        finally:
+            member.files = TaskFiles(ipfs)  # the node is back
+    try:
+        _wait(lambda: any(e.kind == "submitted" for e in events), 60, "the submission")
+    finally:
+        stop.set()
+        follower.join(timeout=30)
+    kinds = [e.kind for e in events]
+    assert "error" not in kinds and kinds.count("submitted") == 1 and set(kinds) <= {"retrying", "submitted"}
+    assert "did not answer" in next(e.detail for e in events if e.kind == "retrying")
+    index = marketplace.get_participant(market.task_id, member.address).index
+    assert index in marketplace.submissions(market.task_id, 1)  # the round was not lost
