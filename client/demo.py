@@ -19,6 +19,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -133,7 +134,7 @@ class RoundRow:
     accuracy: float
     loss: float
     accepted: int
-    rejected: int
+    left_out: int  # submitted but weighted 0: dropped by a rule, or refused (the round log says which)
     gas: dict[str, int]
     seconds: float
 
@@ -157,6 +158,7 @@ class DemoResult:
     verifier: str = ""
     slashed: dict[str, int] = field(default_factory=dict)  # data owner -> wei slashed
     prove_seconds: list[float] = field(default_factory=list)  # the aggregator's Groth16 proving time per round
+    refusals: list[str] = field(default_factory=list)  # "round r: owner: reason", from the aggregator's round log
 
     @property
     def final_accuracy(self) -> float:
@@ -243,10 +245,10 @@ class Display:
 
     def render(self) -> Group:
         rounds = Table(title="rounds")
-        for column in ("round", "accuracy", "kept", "refused", "removed", "gas", "s"):
+        for column in ("round", "accuracy", "kept", "left out", "removed", "gas", "s"):
             rounds.add_column(column, justify="right")
         for row, view in zip(self.rows, self.views, strict=False):
-            rounds.add_row(str(row.round), f"{row.accuracy:.3f}", str(row.accepted), str(row.rejected),
+            rounds.add_row(str(row.round), f"{row.accuracy:.3f}", str(row.accepted), str(row.left_out),
                            ",".join(self.labels[i] for i in view.removed) or "-", f"{sum(row.gas.values()):,}",
                            f"{row.seconds:.1f}")  # fmt: skip
         owners = Table(title="data owners")
@@ -412,6 +414,7 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
         console.print("[yellow]data-owner errors:[/yellow] " + "; ".join(errors))
     result.phase_seconds["rounds"] = round(time.perf_counter() - t0, 1)
     result.prove_seconds = _prove_seconds(folder / "aggregator-rounds.jsonl")
+    result.refusals = _refusals(folder / "aggregator-rounds.jsonl")
 
     t0 = time.perf_counter()
     _settle_money(result, owner_contract, data_owners)
@@ -426,20 +429,31 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
     return result
 
 
-def _prove_seconds(log: Path) -> list[float]:
-    """The Groth16 proving time of each finalized round, from the aggregator's round log."""
+def _finalized_events(log: Path) -> list[dict[str, Any]]:
+    """The `finalized` entries of the aggregator's round log (JSON lines; a torn last line is skipped)."""
     if not log.exists():
         return []
-    seconds = []
+    entries = []
     for line in log.read_text().splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        prove = (entry.get("timings") or {}).get("prove") if entry.get("event") == "finalized" else None
-        if prove is not None:
-            seconds.append(float(prove))
-    return seconds
+        if entry.get("event") == "finalized":
+            entries.append(entry)
+    return entries
+
+
+def _prove_seconds(log: Path) -> list[float]:
+    """The Groth16 proving time of each finalized round, from the aggregator's round log."""
+    proves = [(entry.get("timings") or {}).get("prove") for entry in _finalized_events(log)]
+    return [float(prove) for prove in proves if prove is not None]
+
+
+def _refusals(log: Path) -> list[str]:
+    """Every update the aggregator refused (envelope, commitment or range), with its reason, from its round log."""
+    return [f"round {entry['round']}: {refusal['data_owner']}: {refusal['reason']}"
+            for entry in _finalized_events(log) for refusal in entry.get("rejections") or []]  # fmt: skip
 
 
 def _note(display: Display, label: str, event: FollowEvent) -> None:
@@ -476,7 +490,7 @@ def _follow_rounds(config: DemoConfig, console: Console, contract: MarketplaceCo
                 result.rows.append(row)
                 if not config.live:
                     console.print(f"round {row.round}: accuracy {row.accuracy:.3f}, kept {row.accepted}, "
-                                  f"refused {row.rejected}, {row.seconds:.1f} s")  # fmt: skip
+                                  f"left out {row.left_out}, {row.seconds:.1f} s")  # fmt: skip
             display.views = views
             live.update(display.render())
             if info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED) and info.unsettled_rounds == 0 and len(
@@ -525,7 +539,7 @@ def _owner_lines(labels: list[str], kinds: list[str], data_owners: list[DataOwne
 
 
 def _report_data(config: DemoConfig, result: DemoResult) -> ReportData:
-    rounds = [{"round": r.round, "accuracy": r.accuracy, "loss": r.loss, "kept": r.accepted, "refused": r.rejected,
+    rounds = [{"round": r.round, "accuracy": r.accuracy, "loss": r.loss, "kept": r.accepted, "left_out": r.left_out,
                "gas": sum(r.gas.values()), "seconds": r.seconds} for r in result.rows]  # fmt: skip
     settings = {"data owners": config.data_owners, "attackers": ", ".join(config.attackers) or "none",
                 "rounds": config.rounds, "data set": config.dataset, "Dirichlet alpha": config.alpha,
@@ -542,6 +556,8 @@ def _report_data(config: DemoConfig, result: DemoResult) -> ReportData:
         f"+ refund {result.refund / ETH:.6f} + left {result.contract_balance_after / ETH:.6f} ETH: "
         f"{'conserved' if result.conserved else 'NOT conserved'}",
         f"- audit: {'all checks passed' if result.audit_passed else 'FAILED'} ({len(result.audit)} checks)",
+        f"- updates refused by the aggregator: {'; '.join(result.refusals) or 'none'} (the rounds' 'left out' "
+        "column also counts updates its rules dropped)",
     ]
     if result.prove_seconds:
         summary.append(f"- Groth16 proving ({config.rule_version}): {_seconds_text(result.prove_seconds)}; "
@@ -557,10 +573,10 @@ def _seconds_text(values: list[float]) -> str:
 def render(result: DemoResult, console: Console) -> None:
     """Print the per-round table, the owners, the audit, the gas per call and the money check."""
     table = Table(title=f"task {result.task_id}: rounds (accuracy and loss on the held-out test split)")
-    for column in ("round", "accuracy", "loss", "kept", "refused", "gas", "s"):
+    for column in ("round", "accuracy", "loss", "kept", "left out", "gas", "s"):
         table.add_column(column, justify="right")
     for row in result.rows:
-        table.add_row(str(row.round), f"{row.accuracy:.3f}", f"{row.loss:.3f}", str(row.accepted), str(row.rejected),
+        table.add_row(str(row.round), f"{row.accuracy:.3f}", f"{row.loss:.3f}", str(row.accepted), str(row.left_out),
                       f"{sum(row.gas.values()):,}", f"{row.seconds:.1f}")  # fmt: skip
     console.print(table)
     owners = Table(title="data owners")
@@ -595,5 +611,6 @@ def render(result: DemoResult, console: Console) -> None:
     if result.prove_seconds:
         console.print(f"Groth16 rules proof per round: {_seconds_text(result.prove_seconds)} "
                       "(UNSAFE single-party setup: dev only)")  # fmt: skip
+    console.print(f"updates refused by the aggregator: {'; '.join(result.refusals) or 'none'}")
     console.print(f"final test accuracy {result.final_accuracy:.3f}; demo took {result.seconds:.1f} s; "
                   f"report: {result.report_path}")  # fmt: skip

@@ -32,7 +32,7 @@ class OwnerLine:
 class ReportData:
     title: str
     settings: dict[str, object]
-    rounds: list[dict[str, object]]  # round, accuracy, loss, kept, refused, gas, seconds
+    rounds: list[dict[str, object]]  # round, accuracy, loss, kept, left_out, gas, seconds
     owners: list[OwnerLine]
     audit: list[tuple[int, str, bool, str]]
     summary: list[str]
@@ -88,10 +88,10 @@ def write_report(data: ReportData, folder: Path) -> Path:
     lines = [f"# {data.title}", "", *data.summary, "", "## Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in data.settings.items()]
     lines += ["", "## Rounds", "", "![accuracy](accuracy.png)", "",
-              "| round | accuracy | loss | kept | refused | gas | seconds |",
+              "| round | accuracy | loss | kept | left out | gas | seconds |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in data.rounds:
-        lines.append(f"| {r['round']} | {r['accuracy']:.3f} | {r['loss']:.3f} | {r['kept']} | {r['refused']} "
+        lines.append(f"| {r['round']} | {r['accuracy']:.3f} | {r['loss']:.3f} | {r['kept']} | {r['left_out']} "
                      f"| {r['gas']:,} | {r['seconds']:.1f} |")  # fmt: skip
     lines += ["", "## Data owners", "", "![reputation](reputation.png)", "",
               "![payout vs contribution](payout_vs_contribution.png)", "",

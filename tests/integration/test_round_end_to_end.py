@@ -11,7 +11,7 @@ from rich.console import Console
 
 from aggregator.round import RoundAggregator
 from client.data_owner import DataOwner
-from client.demo import DemoConfig, run_demo
+from client.demo import DemoConfig, _finalized_events, run_demo
 from client.owner import TaskTerms, publish_task
 from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStatus
 from marketplace.chain.session import ChainSession
@@ -41,7 +41,11 @@ OWNER, AGGREGATOR = 0, 1
 def test_demo_reaches_accuracy_and_conserves_money() -> None:
     result = run_demo(DemoConfig(data_owners=3, rounds=3), Console(quiet=True))
     assert [row.round for row in result.rows] == [1, 2, 3]
-    assert all(row.accepted == 3 and row.rejected == 0 for row in result.rows)
+    assert all(row.accepted == 3 and row.left_out == 0 for row in result.rows)
+    assert result.report_path is not None
+    round_log = result.report_path.parent / "aggregator-rounds.jsonl"  # what the refusals are read from
+    assert [e["rejections"] for e in _finalized_events(round_log)] == [[], [], []] and result.refusals == []
+    assert "updates refused by the aggregator: none" in result.report_path.read_text()
     assert result.final_accuracy >= 0.85
     assert result.rows[-1].accuracy > result.rows[0].accuracy
     assert result.conserved and result.contract_balance_after == 0
