@@ -110,7 +110,9 @@ class RoundAggregator:
                     raise FedmarketError("the same update was already submitted by another data owner")
                 update = self._open(event, spec, task_id, round_)
             except IpfsUnavailableError:
-                raise  # our node failed, not the submission: the round is retried, nobody is judged on it
+                # our node failed, not the submission: the round is retried and nobody is judged on it. Content
+                # that cannot be fetched is the uploader's fault and fails as IpfsError (see require_every_block)
+                raise
             except FedmarketError as exc:
                 rejected.append(Rejection(event.data_owner, event.update_cid, str(exc)))
                 continue

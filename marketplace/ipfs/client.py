@@ -33,6 +33,9 @@ ADD_OPTIONS: dict[str, str] = {
 }
 
 
+MIN_FETCH_RATE = 1 << 20  # bytes/s a node is given to gather a file's blocks before a missing one is blamed
+
+
 class IpfsUnavailableError(IpfsError):
     """The node itself failed us (no answer, a timeout, a broken connection), as opposed to refusing a request or
     lacking a CID: nothing is known about the content, so callers retry instead of judging it."""
@@ -217,6 +220,32 @@ class IpfsClient:
                 "the uploader's node must keep it pinned and reachable",
             ) from exc
 
+    def require_every_block(self, cid: str, max_bytes: int, timeout: float | None = None) -> None:
+        """Make sure the node holds every block of the file at `cid` before anything reads it whole.
+
+        A `cat` that waits for a block nobody holds stalls, and when it is then cut off js-ipfs 0.66 exits on the
+        rejection its block exchange leaves unhandled: one CID with a missing block could stop the node for
+        everyone. A recursive `refs` loads the same blocks and reports a missing one as an error line when the
+        node's own timeout ends the wait (lookup time plus MIN_FETCH_RATE for the file's size). It also bounds
+        the number of blocks (one per KiB of `max_bytes`; the usual chunks are 256 KiB)."""
+        cid = normalize_cid(cid)
+        self.require(cid, timeout)
+        limit = (self.lookup_timeout if timeout is None else timeout) + max_bytes / MIN_FETCH_RATE
+        allowed = max(64, max_bytes // 1024 + 2)
+        params = {"arg": cid, "recursive": "true", "timeout": _seconds(limit)}
+        seen = 0
+        with self._stream("refs", params, timeout=limit + 2.0) as response:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                entry = json.loads(line)
+                if entry.get("Err"):
+                    raise IpfsError(f"a block of CID {cid} is not on the IPFS node at {self.api_url}: {entry['Err']}",
+                                    "the uploader's node must keep the whole file pinned and reachable")  # fmt: skip
+                seen += 1
+                if seen > allowed:
+                    raise IpfsError(f"CID {cid} spans more than {allowed} blocks for at most {max_bytes} bytes")
+
     def cat(
         self,
         cid: str,
@@ -229,7 +258,7 @@ class IpfsClient:
         if max_bytes < 0:
             raise ValueError("max_bytes must not be negative")
         cid = normalize_cid(cid)
-        self.require(cid, lookup_timeout)
+        self.require_every_block(cid, max_bytes, lookup_timeout)
         too_big = IpfsError(f"CID {cid} holds more than the allowed {max_bytes} bytes")
         chunks: list[bytes] = []
         received = 0

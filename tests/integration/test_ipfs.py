@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from multiformats import CID, multihash
+from protocol_support.unixfs import CHUNK_SIZE, balanced_file_cid, file_root_block, raw_leaf_cid
 
 from marketplace.errors import CommitmentMismatchError, IpfsError, ToolchainError
 from marketplace.ipfs import IpfsClient, LocalIpfsNode, normalize_cid
@@ -20,7 +21,6 @@ from marketplace.ipfs.client import IpfsUnavailableError
 
 pytestmark = pytest.mark.integration
 
-CHUNK_SIZE = 262144  # the default fixed-size chunker of Kubo and js-ipfs
 DESIGN_35_BYTE_CID = "bafkreicqitnkmeeay6cfgvkw3nd6y753j6dhbg2mziwx2xy3tgddpmpkaq"
 ABSENT_CID = str(CID("base32", 1, "raw", multihash.digest(b"never added to any node", "sha2-256")))
 
@@ -35,39 +35,6 @@ def node() -> Iterator[LocalIpfsNode]:
 def ipfs(node: LocalIpfsNode) -> Iterator[IpfsClient]:
     with node.client() as client:
         yield client
-
-
-def raw_leaf_cid(data: bytes) -> str:
-    """CIDv1 of content that fits one chunk: the raw block itself, hashed with SHA-256."""
-    return str(CID("base32", 1, "raw", multihash.digest(data, "sha2-256")))
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | 0x80 if value else low)
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes | int) -> bytes:
-    """One protobuf field: bytes are length-delimited, ints are varints."""
-    if isinstance(payload, bytes):
-        return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-    return _varint(number << 3) + _varint(payload)
-
-
-def balanced_file_cid(data: bytes) -> str:
-    """Root CIDv1 of a multi-chunk file per the UnixFS spec (raw leaves, one dag-pb level, ≤174 chunks)."""
-    chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
-    links = b"".join(
-        _field(2, _field(1, bytes(CID.decode(raw_leaf_cid(chunk)))) + _field(2, b"") + _field(3, len(chunk)))
-        for chunk in chunks
-    )
-    unixfs_file = _field(1, 2) + _field(3, len(data)) + b"".join(_field(4, len(chunk)) for chunk in chunks)
-    root = links + _field(1, unixfs_file)
-    return str(CID("base32", 1, "dag-pb", multihash.digest(root, "sha2-256")))
 
 
 def closed_port() -> int:
@@ -203,6 +170,27 @@ def test_unreachable_node_fails_fast_naming_the_url() -> None:
         client.add(b"nobody listens")
     assert time.monotonic() - started < 2.0
     assert "--ipfs-api" in str(caught.value)
+
+
+def test_a_file_with_a_block_nobody_holds_is_refused_and_the_node_stays_up(
+    ipfs: IpfsClient, node: LocalIpfsNode
+) -> None:
+    """Its root is on the node, one chunk is nowhere: a `cat` would wait for that chunk, and js-ipfs exits when
+    such a wait is cut off, so the client finds the hole first and refuses the file within its lookup time."""
+    chunks = [os.urandom(CHUNK_SIZE), b"a chunk nobody stores" * 8]
+    ipfs.add(chunks[0])  # the first chunk is held: only the second is missing
+    root = file_root_block(chunks)
+    answer = httpx.post(f"{node.api_url}/api/v0/block/put", params={"cid-codec": "dag-pb", "mhtype": "sha2-256"},
+                        files={"file": ("root", root)})  # fmt: skip
+    cid = normalize_cid(answer.json()["Key"])
+    with IpfsClient(node.api_url, lookup_timeout=0.5) as client:
+        started = time.monotonic()
+        with pytest.raises(IpfsError, match=f"a block of CID {cid} is not on the IPFS node") as caught:
+            client.cat(cid, 2 * CHUNK_SIZE)
+        assert not isinstance(caught.value, IpfsUnavailableError)  # the content's fault, not the node's
+        assert time.monotonic() - started < 5.0
+    assert node.is_running() and ipfs.version()
+    assert ipfs.cat(ipfs.add(b"still serving"), 100) == b"still serving"
 
 
 def test_a_node_that_never_answers_is_unavailable_not_missing_the_cid(ipfs: IpfsClient) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 import numpy as np
 import pytest
+from protocol_support.unixfs import file_root_block
 from rich.console import Console
 
 from aggregator.round import RoundAggregator
@@ -17,7 +19,7 @@ from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStat
 from marketplace.chain.session import ChainSession
 from marketplace.data import dirichlet_split, load_builtin, split_holdout
 from marketplace.errors import UpdateFormatError
-from marketplace.ipfs import IpfsClient
+from marketplace.ipfs import IpfsClient, normalize_cid
 from marketplace.models import ModelSpec
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
@@ -81,7 +83,7 @@ def market(marketplace: MarketplaceContract, session_for: SessionFor, ipfs: Ipfs
             training={"epochs": 1, "lr": 0.1},
         )
 
-    n_hostile = 6
+    n_hostile = 7
     terms = TaskTerms(10**18, 10**16, 1, 3600, session_for(AGGREGATOR).address, 2 + n_hostile)
     published = publish_task(marketplace, files, make_spec, validation, terms)
     honest = [DataOwner(marketplace.with_session(session_for(2 + i)), files, s) for i, s in enumerate(shards)]
@@ -109,7 +111,7 @@ def _sealed(market: Market, plaintext: bytes) -> bytes:
 def test_hostile_submissions_are_rejected_and_the_round_goes_on(market: Market) -> None:
     task_id, spec = market.task_id, market.spec
     reports = [owner.train_and_submit(task_id, 1) for owner in market.honest]
-    wrong_shape, nan_payload, mismatch, missing, garbage, copier = market.hostile
+    wrong_shape, nan_payload, mismatch, missing, garbage, copier, stalling = market.hostile
 
     def header(contract: MarketplaceContract) -> UpdateHeader:
         return UpdateHeader(task_id, 1, 100, spec.scale_bits, contract.session.address)
@@ -141,6 +143,10 @@ def test_hostile_submissions_are_rejected_and_the_round_goes_on(market: Market) 
     # a copy of an honest owner's submission
     copier.submit_update(task_id, 1, reports[0].update_cid, reports[0].commitment)
 
+    # a file whose root block the node holds but one of whose blocks nobody holds: every fetch of it stalls
+    stalled = _cid_with_a_missing_block(market.files.ipfs.api_url)
+    stalling.submit_update(task_id, 1, stalled, hash_commitment(b"never seen"))
+
     outcome = market.aggregator.aggregate_round(task_id, 1)
     assert sorted(u.data_owner for u in outcome.accepted) == sorted(o.address for o in market.honest)
     reasons = {r.data_owner: r.reason for r in outcome.rejected}
@@ -150,6 +156,8 @@ def test_hostile_submissions_are_rejected_and_the_round_goes_on(market: Market) 
     assert "not on the IPFS node" in reasons[missing.session.address]
     assert "decrypt" in reasons[garbage.session.address].lower() or "open" in reasons[garbage.session.address]
     assert "already submitted" in reasons[copier.session.address]
+    assert "a block of CID" in reasons[stalling.session.address]  # refused, and the node is still up:
+    assert market.files.ipfs.version()
 
     # only the honest owners were credited; the task finished and the new model is on IPFS
     participants = market.contract.get_participants(task_id)
@@ -158,6 +166,15 @@ def test_hostile_submissions_are_rejected_and_the_round_goes_on(market: Market) 
     info = market.contract.get_task(task_id)
     assert info.status is TaskStatus.FINISHED and info.model_cid == outcome.model_cid
     assert market.files.model(outcome.model_cid, spec).keys() == spec.shapes.keys()
+
+
+def _cid_with_a_missing_block(api_url: str) -> str:
+    """A file whose root block is put on the node by itself: its one chunk was never stored anywhere."""
+    root = file_root_block([b"a block nobody stores" * 8])
+    answer = httpx.post(f"{api_url}/api/v0/block/put", params={"cid-codec": "dag-pb", "mhtype": "sha2-256"},
+                        files={"file": ("root", root)})  # fmt: skip
+    answer.raise_for_status()
+    return normalize_cid(answer.json()["Key"])
 
 
 def test_client_refuses_nan_update(market: Market) -> None:
