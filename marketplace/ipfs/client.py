@@ -1,7 +1,9 @@
 """A small client for the Kubo RPC API (also spoken by js-ipfs), enough to store and fetch updates.
 
-Every byte fetched is bounded (`max_bytes`) and every lookup of a CID is bounded in time, because
-CIDs come from the chain, i.e. from anyone: a missing or huge object must fail fast and clearly.
+Every byte fetched is bounded (`max_bytes`), every lookup of a CID is bounded in time, and every block of a
+file is found before the file is read, because CIDs come from the chain, i.e. from anyone: a missing, partly
+missing or huge object must fail fast and clearly, as the content's fault (IpfsError). When the node itself
+does not answer, the error is IpfsUnavailableError, and nothing is known about the content.
 """
 
 from __future__ import annotations
