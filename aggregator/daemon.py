@@ -24,9 +24,8 @@ from aggregator.state import TaskProgress
 from marketplace.chain.events import RoundFinalized
 from marketplace.chain.marketplace_contract import RoundStatus, TaskStatus
 from marketplace.errors import ContractRevert
-from marketplace.ipfs.client import IpfsUnavailableError
+from marketplace.ipfs.client import IpfsUnavailableError, next_retry_delay
 
-RETRY_MAX_SECONDS = 30.0  # longest wait between attempts at a round while the IPFS node fails
 STALL_ENV = "FEDMARKET_DAEMON_STALL"  # tests: sleep at this stage so a SIGKILL lands mid-round
 
 
@@ -99,8 +98,8 @@ class AggregatorDaemon:
 
     def defer(self, task_id: int, round_: int, reason: str) -> float:
         """Our IPFS node failed mid-round: nothing was posted and no submission was judged, so the round is
-        retried after a delay (returned) that doubles from the poll interval up to RETRY_MAX_SECONDS."""
-        delay = min(RETRY_MAX_SECONDS, 2 * self._retry[task_id][1]) if task_id in self._retry else self.poll_seconds
+        retried after a delay (returned) that starts at the poll interval and doubles (`next_retry_delay`)."""
+        delay = next_retry_delay(self._retry[task_id][1]) if task_id in self._retry else self.poll_seconds
         self._retry[task_id] = (time.monotonic() + delay, delay)
         self.log.deferred.append((task_id, round_, reason))
         self.on_event(f"task {task_id} round {round_}: IPFS unavailable, retrying in {delay:.1f} s: {reason}")

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from client.data_owner import DataOwner, SubmissionReport, UpdateTransform
 from marketplace.chain.marketplace_contract import TaskStatus
 from marketplace.errors import ContractRevert, FedmarketError
-from marketplace.ipfs.client import IpfsUnavailableError
+from marketplace.ipfs.client import IpfsUnavailableError, next_retry_delay
 
 RETRYABLE_REVERTS = {"WrongRound", "SubmissionClosed", "WrongStatus"}
-RETRY_MAX_SECONDS = 30.0  # longest wait between tries at a round while the IPFS node fails
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def follow_task(
                     report = owner.train_and_submit(task_id, round_, progress, transform=transform_for(round_))
                 except IpfsUnavailableError as exc:  # before the chain call: nothing sent, so try again
                     done.discard(round_)
-                    wait = min(RETRY_MAX_SECONDS, 2 * wait)
+                    wait = next_retry_delay(wait)
                     on_event(FollowEvent("retrying", round_, f"{exc}; next try in {wait:.1f} s"))
                     stop.wait(wait)
                     continue

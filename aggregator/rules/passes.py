@@ -96,6 +96,12 @@ def _pieces(entries: int, most: int) -> int:
     return max(1, min(_workers() * PARTS_PER_WORKER, most)) if entries > PARALLEL_MIN_ENTRIES else 1
 
 
+def _over_columns(d: int, entries: int, block: int, work: Callable[[int, int], Any]) -> list[Any]:
+    """`work(start, stop)` over column ranges of [0, d) aligned to `block`, on parallel threads when the pass
+    touches enough `entries` to pay for them."""
+    return _parallel(_split(d, _pieces(entries, -(-d // block)), block), work)
+
+
 def row_dots(
     updates: np.ndarray, vector: np.ndarray | None = None, columns: tuple[int, int] | None = None
 ) -> np.ndarray:
@@ -204,7 +210,7 @@ def combine_rows(updates: np.ndarray, coefficients: np.ndarray, rows: np.ndarray
     def columns_part(start: int, stop: int) -> None:
         _kernels().weighted_sum_range(updates, weights, selected, start, stop, chunk, total)
 
-    _parallel(_split(d, _pieces(selected.size * d * 4, -(-d // chunk)), chunk), columns_part)
+    _over_columns(d, selected.size * d * 4, chunk, columns_part)
     return total
 
 
@@ -227,7 +233,7 @@ def coordinate_median(updates: np.ndarray, rows: np.ndarray, scale: np.ndarray) 
         block = np.empty((kernels.MEDIAN_BLOCK, rows.size), dtype=updates.dtype)
         out[start:stop] = kernels.median_range(updates, rows, factors, start, stop, block)
 
-    _parallel(_split(d, _pieces(rows.size * d, -(-d // 4096)), 4096), columns_part)
+    _over_columns(d, rows.size * d, 4096, columns_part)
     return out
 
 
@@ -252,7 +258,7 @@ def coordinate_trimmed_mean(updates: np.ndarray, rows: np.ndarray, scale: np.nda
             block.sort(axis=1)
             out[s : s + block.shape[0]] = block[:, cut : rows.size - cut].mean(axis=1, dtype=np.float64)
 
-    _parallel(_split(d, _pieces(rows.size * d, -(-d // TRIM_BLOCK)), TRIM_BLOCK), columns_part)
+    _over_columns(d, rows.size * d, TRIM_BLOCK, columns_part)
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from multiformats import CID, multihash
+from protocol_support.outage import silent_node
 from protocol_support.unixfs import CHUNK_SIZE, balanced_file_cid, file_root_block, raw_leaf_cid
 
 from marketplace.errors import CommitmentMismatchError, IpfsError, ToolchainError
@@ -196,13 +197,11 @@ def test_a_file_with_a_block_nobody_holds_is_refused_and_the_node_stays_up(
 def test_a_node_that_never_answers_is_unavailable_not_missing_the_cid(ipfs: IpfsClient) -> None:
     """A stalled node says nothing about the content: `has` must not answer False, `cat` must not blame the CID."""
     cid = ipfs.add(b"held by the working node")
-    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        with IpfsClient(url, timeout=0.5, lookup_timeout=0.1) as stalled:
-            with pytest.raises(IpfsUnavailableError, match=f"{url} did not answer block/stat in time"):
-                stalled.has(cid)
-            with pytest.raises(IpfsUnavailableError, match="did not answer"):
-                stalled.cat(cid, 100)
+    with silent_node() as stalled:  # accepts connections, never answers
+        with pytest.raises(IpfsUnavailableError, match=f"{stalled.api_url} did not answer block/stat in time"):
+            stalled.has(cid)
+        with pytest.raises(IpfsUnavailableError, match="did not answer"):
+            stalled.cat(cid, 100)
     with IpfsClient(f"http://127.0.0.1:{closed_port()}") as gone, pytest.raises(IpfsUnavailableError):
         gone.has(cid)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from protocol_support.market import AGGREGATOR, build_market
+from protocol_support.outage import silent_node
 
 from aggregator.round import RoundAggregator
 from client.commands.aggregate import CliDaemon
@@ -105,9 +105,8 @@ def test_an_ipfs_outage_mid_round_defers_the_round_and_refuses_nobody(
     aggregator.task(task_id)  # spec and validation set fetched while the node works
     events: list[dict[str, Any]] = []
     daemon = CliDaemon(aggregator, tmp_path, [task_id], 0.2, events.append)  # the CLI's daemon: it reports events
-    with socket.create_server(("127.0.0.1", 0)) as silent:  # the node now accepts connections and never answers
-        aggregator.files = TaskFiles(IpfsClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5,
-                                                lookup_timeout=0.1))  # fmt: skip
+    with silent_node() as stalled:  # the node now accepts connections and never answers
+        aggregator.files = TaskFiles(stalled)
         assert daemon.step() is False
         assert daemon.step() is False  # backing off: no second attempt within the delay
         with pytest.raises(IpfsUnavailableError):  # an update it could not fetch is not judged
@@ -137,9 +136,8 @@ def test_a_following_data_owner_tries_a_round_again_after_an_ipfs_outage(
     stop = threading.Event()
     follower = threading.Thread(target=follow_task, args=(member, market.task_id, events.append),
                                 kwargs={"poll_seconds": 0.1, "stop": stop})  # fmt: skip
-    with socket.create_server(("127.0.0.1", 0)) as silent:  # its node accepts connections and never answers
-        member.files = TaskFiles(IpfsClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5,
-                                            lookup_timeout=0.1))  # fmt: skip
+    with silent_node() as stalled:  # its node accepts connections and never answers
+        member.files = TaskFiles(stalled)
         follower.start()
         try:
             _wait(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
