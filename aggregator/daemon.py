@@ -2,7 +2,8 @@
 
 Idempotent by construction: before posting it asks the chain whether the round is still open, so a
 restarted daemon (or a second one) never finalizes a round twice; an unfinished round (fetched, planned,
-or mid-proof when the process died) is simply redone from chain + IPFS data, which gives the same report.
+or mid-proof when the process died) is simply redone from chain + IPFS data, which gives the same report. An
+outage of the chain or of the IPFS node is waited out the same way: the pass (or the round) is tried again later.
 
 Run as a process:  python -m aggregator.daemon --state-dir DIR [--task ID] [--until-done]
 with FEDMARKET_RPC_URL, FEDMARKET_IPFS_API, FEDMARKET_MARKETPLACE, FEDMARKET_AGGREGATOR_KEY (Ethereum key,
@@ -23,8 +24,10 @@ from aggregator.round import RoundAggregator
 from aggregator.state import TaskProgress
 from marketplace.chain.events import RoundFinalized
 from marketplace.chain.marketplace_contract import RoundStatus, TaskStatus
+from marketplace.chain.session import ChainUnavailableError
 from marketplace.errors import ContractRevert
-from marketplace.ipfs.client import IpfsUnavailableError, next_retry_delay
+from marketplace.ipfs.client import IpfsUnavailableError
+from marketplace.net import next_retry_delay
 
 STALL_ENV = "FEDMARKET_DAEMON_STALL"  # tests: sleep at this stage so a SIGKILL lands mid-round
 
@@ -35,6 +38,7 @@ class DaemonLog:
     settled: list[tuple[int, int]] = field(default_factory=list)
     skipped: list[tuple[int, int]] = field(default_factory=list)
     deferred: list[tuple[int, int, str]] = field(default_factory=list)  # (task, round, why): retried later
+    chain_outages: list[str] = field(default_factory=list)  # why a pass stopped; the next one starts over
 
 
 class AggregatorDaemon:
@@ -57,6 +61,7 @@ class AggregatorDaemon:
         self._stall = os.environ.get(STALL_ENV, "")
         self._progress: dict[int, TaskProgress] = {}
         self._retry: dict[int, tuple[float, float]] = {}  # task → (next attempt, delay), while IPFS fails
+        self._chain_retry: tuple[float, float] | None = None  # (next attempt, delay), while the chain fails
 
     @property
     def contract(self):  # type: ignore[no-untyped-def]
@@ -77,7 +82,19 @@ class AggregatorDaemon:
         return self._progress[task_id]
 
     def step(self) -> bool:
-        """One pass over every task; True when all of them are over and settled."""
+        """One pass over every task; True when all of them are over and settled. A chain that stops answering
+        ends the pass (`chain_down`): every stage redoes from chain and IPFS data, so the next pass resumes."""
+        if self._chain_retry is not None and time.monotonic() < self._chain_retry[0]:
+            return False
+        try:
+            done = self._pass()
+        except ChainUnavailableError as exc:
+            self.chain_down(str(exc))
+            return False
+        self._chain_retry = None
+        return done
+
+    def _pass(self) -> bool:
         done = True
         for task_id in self.tasks():
             info = self.contract.get_task(task_id)
@@ -92,6 +109,15 @@ class AggregatorDaemon:
             info = self.contract.get_task(task_id)
             done = done and info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED) and info.unsettled_rounds == 0
         return done
+
+    def chain_down(self, reason: str) -> float:
+        """The chain failed us mid-pass: wait (returned) from the poll interval, doubling, before the next pass.
+        A finalization it may have received is found on chain then (the round is no longer open)."""
+        delay = next_retry_delay(self._chain_retry[1]) if self._chain_retry else self.poll_seconds
+        self._chain_retry = (time.monotonic() + delay, delay)
+        self.log.chain_outages.append(reason)
+        self.on_event(f"chain unavailable, retrying in {delay:.1f} s: {reason}")
+        return delay
 
     def _waiting(self, task_id: int) -> bool:
         return task_id in self._retry and time.monotonic() < self._retry[task_id][0]

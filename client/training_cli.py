@@ -13,16 +13,19 @@ from dataclasses import dataclass
 
 from client.data_owner import DataOwner, SubmissionReport, UpdateTransform
 from marketplace.chain.marketplace_contract import TaskStatus
+from marketplace.chain.session import ChainUnavailableError
 from marketplace.errors import ContractRevert, FedmarketError
-from marketplace.ipfs.client import IpfsUnavailableError, next_retry_delay
+from marketplace.ipfs.client import IpfsUnavailableError
+from marketplace.net import next_retry_delay
 
 RETRYABLE_REVERTS = {"WrongRound", "SubmissionClosed", "WrongStatus"}
 
 
 @dataclass(frozen=True)
 class FollowEvent:
-    """What happened to a following data owner: `kind` is submitted, skipped, retrying (the IPFS node failed, so
-    nothing was sent and the round is tried again), removed, error or done."""
+    """What happened to a following data owner: `kind` is submitted, skipped, retrying (the IPFS node or the chain
+    failed, so the round is asked about again after a wait: submitted then unless the chain has the update),
+    removed, error or done. `round` is 0 in a retry that failed before a round was chosen."""
 
     kind: str
     round: int
@@ -50,40 +53,61 @@ def follow_task(
     sent = 0
     wait = poll_seconds
     while not stop.is_set():
-        info = owner.contract.get_task(task_id)
-        if info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED):
-            on_event(FollowEvent("done", info.current_round, info.status.name.lower()))
-            return sent
-        me = owner.contract.get_participant(task_id, owner.address)
-        if info.removed_mask >> me.index & 1:
-            on_event(FollowEvent("removed", info.current_round, "removed by the aggregation rules"))
-            return sent
-        round_ = info.current_round
-        if info.status is TaskStatus.RUNNING and round_ not in done:
-            done.add(round_)
-            if already_submitted(owner, task_id, round_):
-                on_event(FollowEvent("skipped", round_, "already submitted"))
-            else:
-                try:
-                    report = owner.train_and_submit(task_id, round_, progress, transform=transform_for(round_))
-                except IpfsUnavailableError as exc:  # before the chain call: nothing sent, so try again
-                    done.discard(round_)
-                    wait = next_retry_delay(wait)
-                    on_event(FollowEvent("retrying", round_, f"{exc}; next try in {wait:.1f} s"))
-                    stop.wait(wait)
-                    continue
-                except ContractRevert as exc:
-                    if exc.error_name not in RETRYABLE_REVERTS:
-                        raise
-                    on_event(FollowEvent("skipped", round_, exc.error_name))
-                except FedmarketError as exc:
-                    on_event(FollowEvent("error", round_, str(exc)))
-                else:
+        attempted: int | None = None  # the round this pass tries, if any
+        try:
+            info = owner.contract.get_task(task_id)
+            if info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED):
+                on_event(FollowEvent("done", info.current_round, info.status.name.lower()))
+                return sent
+            me = owner.contract.get_participant(task_id, owner.address)
+            if info.removed_mask >> me.index & 1:
+                on_event(FollowEvent("removed", info.current_round, "removed by the aggregation rules"))
+                return sent
+            round_ = info.current_round
+            if info.status is TaskStatus.RUNNING and round_ not in done:
+                done.add(round_)
+                attempted = round_
+                report = _submit_once(owner, task_id, round_, on_event, transform_for(round_), progress)
+                if report is not None:
                     sent += 1
                     on_event(FollowEvent("submitted", round_, report.update_cid, report))
+        except (IpfsUnavailableError, ChainUnavailableError) as exc:  # the round is asked about again next pass
+            if attempted is not None:
+                done.discard(attempted)
+            wait = next_retry_delay(wait)
+            on_event(FollowEvent("retrying", attempted or 0, f"{exc}; next try in {wait:.1f} s"))
+            stop.wait(wait)
+            continue
         wait = poll_seconds
         stop.wait(poll_seconds)
     return sent
+
+
+def _submit_once(
+    owner: DataOwner,
+    task_id: int,
+    round_: int,
+    on_event: Callable[[FollowEvent], None],
+    transform: UpdateTransform | None,
+    progress: Callable[[int, int], None] | None,
+) -> SubmissionReport | None:
+    """Train and submit unless the chain has this account's update (a try the chain failed to confirm may
+    have landed); a refusal or bad input is reported and the round is over for this owner. An unavailable
+    chain or node propagates: the caller tries the round again."""
+    if already_submitted(owner, task_id, round_):
+        on_event(FollowEvent("skipped", round_, "already submitted"))
+        return None
+    try:
+        return owner.train_and_submit(task_id, round_, progress, transform=transform)
+    except (IpfsUnavailableError, ChainUnavailableError):
+        raise
+    except ContractRevert as exc:
+        if exc.error_name not in RETRYABLE_REVERTS:
+            raise
+        on_event(FollowEvent("skipped", round_, exc.error_name))
+    except FedmarketError as exc:
+        on_event(FollowEvent("error", round_, str(exc)))
+    return None
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, poll_seconds: float = 0.25) -> bool:

@@ -77,11 +77,18 @@ class CliDaemon(AggregatorDaemon):
                      "retry_in_seconds": round(delay, 1)})  # fmt: skip
         return delay
 
+    def chain_down(self, reason: str) -> float:
+        delay = super().chain_down(reason)
+        self.report({"event": "chain_unavailable", "reason": reason, "retry_in_seconds": round(delay, 1)})
+        return delay
+
     def settle_due(self, task_id: int) -> None:
         settled = len(self.log.settled)
-        super().settle_due(task_id)
-        for task, round_ in self.log.settled[settled:]:
-            self.report({"event": "settled", "task_id": task, "round": round_})
+        try:
+            super().settle_due(task_id)
+        finally:  # the chain may stop answering after some settlements: report those
+            for task, round_ in self.log.settled[settled:]:
+                self.report({"event": "settled", "task_id": task, "round": round_})
 
 
 def state_paths(state_dir: Path | None, state_file: Path | None, address: str) -> tuple[Path, Path]:

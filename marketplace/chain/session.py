@@ -8,10 +8,10 @@ from typing import Any
 import requests
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
 from marketplace.chain.revert import decode_revert
 from marketplace.errors import ChainError, ContractRevert
@@ -19,14 +19,33 @@ from marketplace.errors import ChainError, ContractRevert
 DEFAULT_TIMEOUT_S = 120.0
 
 
+class ChainUnavailableError(ChainError):
+    """The chain's RPC endpoint failed us (refused the connection, timed out, broke off), as opposed to answering
+    or reverting: nothing is known about the call's effect, so long-running roles wait and try again."""
+
+
+class ChainRpcProvider(HTTPProvider):
+    """web3's HTTP provider (with its short retries of a failed read), whose transport failures surface as
+    ChainUnavailableError naming the endpoint and the call, instead of a `requests` exception from deep in web3."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise ChainUnavailableError(
+                f"the chain at {self.endpoint_uri} did not answer {method} ({exc.__class__.__name__})",
+                hint="check that the chain node is running and --rpc-url points at it",
+            ) from exc
+
+
 def connect(rpc_url: str, expected_chain_id: int | None = None, timeout: float = 30.0) -> Web3:
     """Open an HTTP connection and check the chain answers (and is the one expected)."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    w3 = Web3(ChainRpcProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
         chain_id = w3.eth.chain_id
-    except (requests.exceptions.RequestException, OSError) as exc:
-        raise ChainError(
-            f"cannot reach the chain at {rpc_url}: {exc.__class__.__name__}",
+    except ChainUnavailableError as exc:
+        raise ChainUnavailableError(
+            f"cannot reach the chain at {rpc_url}: {exc.__cause__.__class__.__name__}",
             hint="check --rpc-url, or run `fedmarket demo` to start a local chain",
         ) from exc
     if expected_chain_id is not None and chain_id != expected_chain_id:
@@ -79,8 +98,6 @@ class ChainSession:
             estimated = call.estimate_gas(tx_params)
         except ContractLogicError as exc:
             raise revert_error(exc, abi) from None
-        except (requests.exceptions.RequestException, OSError) as exc:
-            raise ChainError(f"chain unreachable while sending {call.fn_name}: {exc}") from exc
         gas_limit = gas or self.gas_limit or int(estimated * 1.25) + 10_000
         tx_params |= {"gas": gas_limit, "nonce": self.w3.eth.get_transaction_count(self.address, "pending")}
         tx_params |= self._fees()

@@ -36,15 +36,6 @@ ADD_OPTIONS: dict[str, str] = {
 
 
 MIN_FETCH_RATE = 1 << 20  # bytes/s a node is given to gather a file's blocks before a missing one is blamed
-RETRY_MAX_SECONDS = 30.0  # longest wait between tries at work an unavailable node stopped
-
-
-def next_retry_delay(previous: float) -> float:
-    """The wait before trying again what IpfsUnavailableError stopped: twice the last wait, at most
-    RETRY_MAX_SECONDS (the aggregator's rounds and a data owner's submissions back off alike)."""
-    return min(RETRY_MAX_SECONDS, 2 * previous)
-
-
 class IpfsUnavailableError(IpfsError):
     """The node itself failed us (no answer, a timeout, a broken connection), as opposed to refusing a request or
     lacking a CID: nothing is known about the content, so callers retry instead of judging it."""

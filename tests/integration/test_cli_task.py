@@ -10,13 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from protocol_support.market import build_market
+from protocol_support.waiting import wait_for
 from typer.testing import CliRunner
 
 import client.audit
@@ -71,15 +71,6 @@ def start_aggregator(base: list[str], workdir: Path, task_id: int, stall: str = 
     if stall:
         env["FEDMARKET_DAEMON_STALL"] = stall  # the daemon sleeps at this stage, so the SIGKILL lands mid-round
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def closed(contract: MarketplaceContract, task_id: int, round_: int) -> bool:

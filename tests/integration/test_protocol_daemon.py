@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from protocol_support.market import AGGREGATOR, build_market
 from protocol_support.outage import silent_node
+from protocol_support.waiting import wait_for
 
 from aggregator.round import RoundAggregator
 from client.commands.aggregate import CliDaemon
@@ -28,15 +29,6 @@ from marketplace.task_files import TaskFiles
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait(condition, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_daemon_killed_mid_round_resumes_and_posts_once(
@@ -60,18 +52,19 @@ def test_daemon_killed_mid_round_resumes_and_posts_once(
     for stage in ("fetched", "proving"):  # die after fetching, then again while the proof is being built
         stalled = subprocess.Popen(command, env={**env, "FEDMARKET_DAEMON_STALL": stage}, cwd=ROOT)
         try:
-            _wait(lambda s=stage, p=stalled: (tmp_path / f"stalled-{s}").exists() or p.poll() is not None, 240, stage)
+            marker = tmp_path / f"stalled-{stage}"
+            wait_for(lambda m=marker, p=stalled: m.exists() or p.poll() is not None, 240, stage)
             assert stalled.poll() is None, "the daemon exited instead of stalling"
         finally:
             stalled.send_signal(signal.SIGKILL)
             stalled.wait()
-        (tmp_path / f"stalled-{stage}").unlink()
+        marker.unlink()
         assert marketplace.get_task(task_id).current_round == 1  # nothing was posted
 
     daemon = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
         for round_ in (2, 3):
-            _wait(lambda r=round_: marketplace.get_task(task_id).current_round == r, 240, f"round {round_ - 1}")
+            wait_for(lambda r=round_: marketplace.get_task(task_id).current_round == r, 240, f"round {round_ - 1}")
             market.submit_all(round_)
         # a local chain mines only on transactions: keep its clock moving so the dispute windows can close
         deadline = time.monotonic() + 300
@@ -116,7 +109,7 @@ def test_an_ipfs_outage_mid_round_defers_the_round_and_refuses_nobody(
     assert marketplace.get_round(task_id, 1).status is RoundStatus.OPEN and not daemon.log.finalized
 
     aggregator.files = TaskFiles(ipfs)  # the node is back
-    _wait(lambda: daemon.step(), 30, "the deferred round")
+    wait_for(lambda: daemon.step(), 30, "the deferred round")
     assert daemon.log.finalized == [(task_id, 1)] and len(daemon.log.deferred) == 1
     assert marketplace.get_round(task_id, 1).status is RoundStatus.SETTLED
     [posted] = [e for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
@@ -140,11 +133,11 @@ def test_a_following_data_owner_tries_a_round_again_after_an_ipfs_outage(
         member.files = TaskFiles(stalled)
         follower.start()
         try:
-            _wait(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
+            wait_for(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
         finally:
             member.files = TaskFiles(ipfs)  # the node is back
     try:
-        _wait(lambda: any(e.kind == "submitted" for e in events), 60, "the submission")
+        wait_for(lambda: any(e.kind == "submitted" for e in events), 60, "the submission")
     finally:
         stop.set()
         follower.join(timeout=30)

@@ -1,12 +1,22 @@
-"""An IPFS node that hangs: it accepts connections on loopback and never answers, as a stuck node does."""
+"""Services that fail: an IPFS node that hangs (it accepts connections on loopback and never answers, as a stuck
+node does), and a chain connection that can be cut and restored."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from eth_account.signers.local import LocalAccount
+from eth_typing import URI
+from web3 import Web3
+from web3.types import RPCEndpoint, RPCResponse
+
+from marketplace.chain.marketplace_contract import MarketplaceContract
+from marketplace.chain.session import ChainRpcProvider, ChainSession
 from marketplace.ipfs import IpfsClient
+from marketplace.net import free_loopback_port
 
 
 @contextmanager
@@ -18,3 +28,52 @@ def silent_node() -> Iterator[IpfsClient]:
             yield client
         finally:
             client.close()
+
+
+class FlakyChain(ChainRpcProvider):
+    """A real chain's RPC endpoint that can go away: `cut` points the connection at a loopback port where nothing
+    listens (refused connections), or with `silent` at one that accepts and never answers (0.5 s timeout), as an
+    RPC node that stopped or hangs; `restore` brings the chain back. `cut_after` names a method whose first
+    successful call cuts the link, e.g. a transaction the node received whose receipt never comes back."""
+
+    def __init__(self, rpc_url: str, cut_after: str | None = None) -> None:
+        super().__init__(rpc_url, request_kwargs={"timeout": 30.0})
+        self.live = rpc_url
+        self.cut_after = cut_after
+        self._silent: socket.socket | None = None
+
+    def cut(self, silent: bool = False) -> None:
+        if silent:
+            self._silent = socket.create_server(("127.0.0.1", 0))
+            port = self._silent.getsockname()[1]
+        else:
+            port = free_loopback_port()
+        self.endpoint_uri = URI(f"http://127.0.0.1:{port}")
+        self._request_kwargs = {"timeout": 0.5}
+
+    def restore(self, cut_after: str | None = None) -> None:
+        self.endpoint_uri, self._request_kwargs, self.cut_after = URI(self.live), {"timeout": 30.0}, cut_after
+        if self._silent is not None:
+            self._silent.close()
+            self._silent = None
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        response = super().make_request(method, params)
+        if method == self.cut_after:
+            self.cut_after = None
+            self.cut()
+        return response
+
+
+def flaky_contract(
+    rpc_url: str, account: LocalAccount, address: str, cut_after: str | None = None
+) -> MarketplaceContract:
+    """`address`'s Marketplace signing as `account` over its own FlakyChain connection (the tests' shared one
+    stays up)."""
+    return MarketplaceContract(ChainSession(Web3(FlakyChain(rpc_url, cut_after)), account), address)
+
+
+def link_of(contract: MarketplaceContract) -> FlakyChain:
+    provider = contract.session.w3.provider
+    assert isinstance(provider, FlakyChain)
+    return provider

@@ -1,0 +1,111 @@
+"""A chain that stops answering, on real Anvil + IPFS: every role reports it as the chain's unavailability (one clear
+line, never a `requests` traceback); the aggregator daemon and a following data owner wait and try again instead of
+exiting or giving up the round, and a transaction the chain received before it went away is found, not repeated."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from protocol_support.market import AGGREGATOR, FIRST_DATA_OWNER, build_market
+from protocol_support.outage import flaky_contract, link_of
+from protocol_support.waiting import wait_for
+from typer.testing import CliRunner
+
+from aggregator.round import RoundAggregator
+from client.cli import app
+from client.commands.aggregate import CliDaemon
+from client.training_cli import FollowEvent, follow_task
+from marketplace.chain.anvil import LocalAnvil
+from marketplace.chain.events import RoundFinalized
+from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus
+from marketplace.chain.session import ChainUnavailableError
+from marketplace.ipfs import IpfsClient
+from marketplace.net import free_loopback_port
+from marketplace.task_files import TaskFiles
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_chain_that_stops_answering_is_reported_as_unavailable(
+    marketplace: MarketplaceContract, anvil: LocalAnvil, accounts  # type: ignore[no-untyped-def]
+) -> None:
+    dead = f"http://127.0.0.1:{free_loopback_port()}"
+    result = CliRunner().invoke(app, ["--rpc-url", dead, "--marketplace", marketplace.address, "task", "list"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # one line, no traceback
+    assert f"cannot reach the chain at {dead}" in result.output
+
+    contract = flaky_contract(anvil.rpc_url, accounts[0], marketplace.address)
+    assert contract.task_count() == 0
+    for silent, cause in ((False, "ConnectionError"), (True, "ReadTimeout")):
+        link_of(contract).cut(silent=silent)
+        with pytest.raises(ChainUnavailableError, match=rf"did not answer eth_\w+ \({cause}\)"):
+            contract.task_count()
+        link_of(contract).restore()
+        assert contract.task_count() == 0  # the same connection works again
+
+
+def test_the_daemon_waits_out_a_chain_outage_and_never_finalizes_twice(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, anvil: LocalAnvil, accounts, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=1)
+    task_id = market.task_id
+    market.submit_all(1)
+    contract = flaky_contract(anvil.rpc_url, accounts[AGGREGATOR], marketplace.address)
+    link = link_of(contract)
+    events: list[dict[str, Any]] = []
+    daemon = CliDaemon(RoundAggregator(contract, TaskFiles(ipfs), market.aggregator_private), tmp_path, [task_id],
+                       0.2, events.append)  # fmt: skip
+
+    link.cut()  # down before the pass starts
+    assert daemon.step() is False and daemon.step() is False  # the second is within the wait: no request
+    time.sleep(0.25)
+    assert daemon.step() is False  # still down: the wait doubles
+    assert [e["retry_in_seconds"] for e in events] == [0.2, 0.4]
+    assert all(e["event"] == "chain_unavailable" and "did not answer" in e["reason"] for e in events)
+
+    # back, until the chain has taken the finalization; its receipt never arrives
+    link.restore(cut_after="eth_sendRawTransaction")
+    wait_for(lambda: not daemon.step() and len(daemon.log.chain_outages) == 3, 30, "the outage after sending")
+    assert marketplace.get_round(task_id, 1).status is RoundStatus.FINALIZED  # the chain has it, the daemon can't tell
+    assert "eth_getTransactionReceipt" in daemon.log.chain_outages[-1]
+    assert not daemon.log.finalized
+
+    link.restore()
+    wait_for(lambda: daemon.step(), 30, "the settled task")
+    finalized = [e for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
+    assert len(finalized) == 1 and all(w > 0 for w in finalized[0].weights)  # posted once, nobody refused
+    assert marketplace.get_round(task_id, 1).status is RoundStatus.SETTLED
+    assert [e["event"] for e in events] == ["chain_unavailable"] * 2 + ["aggregating", "chain_unavailable", "settled"]
+
+
+def test_a_following_data_owner_tries_again_after_a_chain_outage_without_submitting_twice(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, anvil: LocalAnvil, accounts  # type: ignore[no-untyped-def]
+) -> None:
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=1)
+    member = market.data_owners[0]
+    member.contract = flaky_contract(anvil.rpc_url, accounts[FIRST_DATA_OWNER], marketplace.address)
+    link = link_of(member.contract)
+    events: list[FollowEvent] = []
+    stop = threading.Event()
+    follower = threading.Thread(target=follow_task, args=(member, market.task_id, events.append),
+                                kwargs={"poll_seconds": 0.5, "stop": stop})  # waits 1 s, then 2 s  # fmt: skip
+    link.cut(silent=True)  # its chain node hangs
+    follower.start()
+    try:
+        wait_for(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
+        link.restore(cut_after="eth_sendRawTransaction")  # back until the submission is sent
+        wait_for(lambda: sum(e.kind == "retrying" for e in events) == 2, 60, "the retry after sending")
+        link.restore()
+        wait_for(lambda: any(e.kind == "skipped" for e in events), 30, "the next look at the round")
+    finally:
+        stop.set()
+        follower.join(timeout=30)
+    assert [(e.kind, e.round) for e in events] == [("retrying", 0), ("retrying", 1), ("skipped", 1)]
+    assert "ReadTimeout" in events[0].detail and "eth_getTransactionReceipt" in events[1].detail
+    assert events[2].detail == "already submitted"  # the update sent before the outage is on chain, and only once
+    index = marketplace.get_participant(market.task_id, member.address).index
+    assert index in marketplace.submissions(market.task_id, 1)
