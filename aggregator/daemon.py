@@ -182,9 +182,11 @@ class AggregatorDaemon:
 
     def settle_due(self, task_id: int) -> None:
         """settleRound for every finalized round whose dispute window is over (anyone may; the daemon does)."""
+        finalized = [e for e in self.contract.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
+        for event in finalized:
+            self.found_posted(task_id, event)
         now = max(int(time.time()), int(self.contract.session.w3.eth.get_block("latest")["timestamp"]))
-        for event in self.contract.events("RoundFinalized", taskId=task_id):
-            assert isinstance(event, RoundFinalized)
+        for event in finalized:
             if now < event.dispute_deadline:
                 continue
             if self.contract.get_round(task_id, event.round).status is not RoundStatus.FINALIZED:
@@ -195,6 +197,16 @@ class AggregatorDaemon:
                 continue
             self.progress(task_id).mark(event.round, "settled")
             self.log.settled.append((task_id, event.round))
+
+    def found_posted(self, task_id: int, event: RoundFinalized) -> bool:
+        """Record a round this daemon started whose finalization the chain took without telling it (the chain
+        or the process went away after the transaction was sent); True when it was such a round."""
+        progress = self.progress(task_id)
+        if progress.stage(event.round) not in ("fetched", "planned", "proving"):
+            return False
+        progress.mark(event.round, "posted", model_cid=event.model_cid, found_on_chain=True)
+        self.log.finalized.append((task_id, event.round))
+        return True
 
     def _maybe_stall(self, stage: str) -> None:
         if self._stall == stage:

@@ -22,6 +22,7 @@ from aggregator.round import RoundAggregator
 from client.accounts import load_x25519_key
 from client.commands.context import console, password, reports_errors, state_of
 from client.settings import default_home
+from marketplace.chain.events import RoundFinalized
 
 aggregate_app = typer.Typer(help="Run the aggregator: decrypt, check, aggregate, prove, finalize.",
                             no_args_is_help=True)  # fmt: skip
@@ -76,6 +77,13 @@ class CliDaemon(AggregatorDaemon):
         self.report({"event": "deferred", "task_id": task_id, "round": round_, "reason": reason,
                      "retry_in_seconds": round(delay, 1)})  # fmt: skip
         return delay
+
+    def found_posted(self, task_id: int, event: RoundFinalized) -> bool:
+        found = super().found_posted(task_id, event)
+        if found:
+            self.report({"event": "finalized", "task_id": task_id, "round": event.round, "model_cid": event.model_cid,
+                         "found_on_chain": True})  # fmt: skip
+        return found
 
     def chain_down(self, reason: str) -> float:
         delay = super().chain_down(reason)

@@ -79,7 +79,10 @@ def test_the_daemon_waits_out_a_chain_outage_and_never_finalizes_twice(
     finalized = [e for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
     assert len(finalized) == 1 and all(w > 0 for w in finalized[0].weights)  # posted once, nobody refused
     assert marketplace.get_round(task_id, 1).status is RoundStatus.SETTLED
-    assert [e["event"] for e in events] == ["chain_unavailable"] * 2 + ["aggregating", "chain_unavailable", "settled"]
+    assert [e["event"] for e in events] == ["chain_unavailable"] * 2 + ["aggregating", "chain_unavailable",
+                                                                        "finalized", "settled"]  # fmt: skip
+    assert events[-2]["found_on_chain"] and events[-2]["model_cid"] == finalized[0].model_cid  # the log lost nothing
+    assert daemon.log.finalized == [(task_id, 1)] and daemon.progress(task_id).stage(1) == "settled"
 
 
 def test_a_following_data_owner_tries_again_after_a_chain_outage_without_submitting_twice(
