@@ -19,8 +19,7 @@ from marketplace.chain.marketplace_contract import (
     TaskStatus,
 )
 from marketplace.data import Dataset
-from marketplace.errors import FedmarketError
-from marketplace.ipfs.client import IpfsUnavailableError
+from marketplace.errors import FedmarketError, ServiceUnavailableError
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
 from marketplace.updates import UpdateHeader, dequantize, open_sealed, unpack_update
@@ -109,9 +108,10 @@ class RoundAggregator:
                 if event.content_hash in seen_hashes:
                     raise FedmarketError("the same update was already submitted by another data owner")
                 update = self._open(event, spec, task_id, round_)
-            except IpfsUnavailableError:
-                # our node failed, not the submission: the round is retried and nobody is judged on it. Content
-                # that cannot be fetched is the uploader's fault and fails as IpfsError (see require_every_block)
+            except ServiceUnavailableError:
+                # our node or the chain failed, not the submission: the round is retried and nobody is judged on
+                # it. Content that cannot be fetched is the uploader's fault and fails as IpfsError (see
+                # require_every_block)
                 raise
             except FedmarketError as exc:
                 rejected.append(Rejection(event.data_owner, event.update_cid, str(exc)))

@@ -33,6 +33,7 @@ from aggregator.shapley import BatchedModelEvaluator, CoalitionUtility, exact_sh
 from marketplace.chain.events import RewardCredited, RoundFinalized, Slashed, TaskCreated, UpdateSubmitted
 from marketplace.chain.marketplace_contract import ZERO_POINT, MarketplaceContract, TaskTerms
 from marketplace.data import Dataset
+from marketplace.errors import ServiceUnavailableError
 from marketplace.models import flatten
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
@@ -123,6 +124,8 @@ def gather(contract: MarketplaceContract, files: TaskFiles, task_id: int, spec: 
             raw = files.get(event.model_cid, spec.max_model_bytes)
             model, metadata = unpack_model(raw, spec.shapes, spec.max_model_bytes)
             record = RoundRecord.from_json(files.get(metadata[RECORD_KEY], MAX_RECORD_BYTES))
+        except ServiceUnavailableError:  # our own node failed: nothing is known about the files
+            raise
         except Exception as exc:  # an unreadable model or record is a finding, not a crash
             problem = f"{type(exc).__name__}: {exc}"
         evidence.append(RoundEvidence(
@@ -347,6 +350,8 @@ def audit_task(
     if validation is None:
         try:
             validation = files.validation_set(spec)
+        except ServiceUnavailableError:
+            raise
         except Exception:
             validation = None
     report = AuditReport(task_id)

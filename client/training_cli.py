@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 from client.data_owner import DataOwner, SubmissionReport, UpdateTransform
 from marketplace.chain.marketplace_contract import TaskStatus
-from marketplace.chain.session import ChainUnavailableError
-from marketplace.errors import ContractRevert, FedmarketError
-from marketplace.ipfs.client import IpfsUnavailableError
+from marketplace.errors import ContractRevert, FedmarketError, ServiceUnavailableError
 from marketplace.net import next_retry_delay
 
 RETRYABLE_REVERTS = {"WrongRound", "SubmissionClosed", "WrongStatus"}
@@ -71,7 +69,7 @@ def follow_task(
                 if report is not None:
                     sent += 1
                     on_event(FollowEvent("submitted", round_, report.update_cid, report))
-        except (IpfsUnavailableError, ChainUnavailableError) as exc:  # the round is asked about again next pass
+        except ServiceUnavailableError as exc:  # the round is asked about again next pass
             if attempted is not None:
                 done.discard(attempted)
             wait = next_retry_delay(wait)
@@ -99,7 +97,7 @@ def _submit_once(
         return None
     try:
         return owner.train_and_submit(task_id, round_, progress, transform=transform)
-    except (IpfsUnavailableError, ChainUnavailableError):
+    except ServiceUnavailableError:
         raise
     except ContractRevert as exc:
         if exc.error_name not in RETRYABLE_REVERTS:

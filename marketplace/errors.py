@@ -34,6 +34,12 @@ class DataSchemaError(FedmarketError):
     """A data file does not match the task's data schema."""
 
 
+class ServiceUnavailableError(FedmarketError):
+    """The chain or the IPFS node failed us (refused the connection, timed out, broke off) instead of answering:
+    nothing is known about the request's effect or the content, so callers wait and try again, and never judge
+    a data owner, an aggregator or a round by it."""
+
+
 class IpfsError(FedmarketError):
     """The IPFS node is unreachable, refused a request, or does not hold a CID."""
 

@@ -20,6 +20,7 @@ import groth16py
 from web3 import Web3
 
 from marketplace.chain.artifacts import load_artifact
+from marketplace.errors import ServiceUnavailableError
 from zk.auditor import Check
 from zk.groth16.solidity import ADAPTERS, VERIFIER_NAME, compile_verifier
 
@@ -72,6 +73,8 @@ def check_onchain_verifier(w3: Web3, adapter_address: str, vk_json: dict[str, An
     try:
         rules_address = adapter.functions.rules().call()
         pedersen_address = adapter.functions.pedersen().call()
+    except ServiceUnavailableError:  # no answer says nothing about the adapter
+        raise
     except Exception as exc:  # not an adapter at all: no such getters
         return done(False, f"{adapter_address} is not a {adapter_name}: {type(exc).__name__}")
     code = bytes(w3.eth.get_code(Web3.to_checksum_address(adapter_address)))

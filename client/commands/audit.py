@@ -15,10 +15,10 @@ import typer
 from rich.table import Table
 
 from client.commands.cid import matches_cid
-from client.commands.context import console, reports_errors, state_of
+from client.commands.context import console, fail, reports_errors, state_of
 from marketplace.chain.events import RewardCredited, RoundFinalized, RoundSettled
 from marketplace.chain.marketplace_contract import MarketplaceContract
-from marketplace.errors import FedmarketError
+from marketplace.errors import FedmarketError, ServiceUnavailableError
 from marketplace.task_files import TaskFiles
 from marketplace.updates import unpack_model
 
@@ -54,6 +54,8 @@ def basic_checks(
             same, how = matches_cid(data, event.model_cid, files.ipfs)
             unpack_model(data, spec.shapes, spec.max_model_bytes)
             checks.append(Check(event.round, "model file matches its CID", same, how))
+        except ServiceUnavailableError:
+            raise
         except FedmarketError as exc:
             checks.append(Check(event.round, "model file matches its CID", False, str(exc)))
         positive = [max(c, 0) for c in event.contributions]
@@ -122,14 +124,18 @@ def audit(
     model_file: Path | None = typer.Option(None, "--model", help="Also check a local model file is the task's."),
     basic: bool = typer.Option(False, help="Only the basic chain + IPFS checks (no proofs, rules or Shapley)."),
 ) -> None:
-    """Verify a task's rounds with no trust in the aggregator; exit status 1 if any check fails.
+    """Verify a task's rounds with no trust in the aggregator; exit status 1 if any check fails, 2 if the chain or
+    the IPFS node stopped answering before the audit was complete (nothing is judged by what could not be read).
 
     Checks each round's aggregation, model commitment and file, rules, proof, contributions and payouts.
 
     Example: fedmarket audit 1 --model model.safetensors
     """
     state = state_of(ctx)
-    checks = run_audit(state.marketplace(signed=False), state.files(), task_id, model_file, basic)
+    try:
+        checks = run_audit(state.marketplace(signed=False), state.files(), task_id, model_file, basic)
+    except ServiceUnavailableError as exc:
+        raise fail(f"audit incomplete, nothing judged: {exc}", state.as_json, code=2) from None
     failed = [c for c in checks if not c.passed]
     if state.as_json:
         state.emit({"task_id": task_id, "passed": not failed, "checks": [asdict(c) for c in checks]}, "")

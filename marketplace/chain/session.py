@@ -14,12 +14,12 @@ from web3.exceptions import ContractLogicError
 from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
 from marketplace.chain.revert import decode_revert
-from marketplace.errors import ChainError, ContractRevert
+from marketplace.errors import ChainError, ContractRevert, ServiceUnavailableError
 
 DEFAULT_TIMEOUT_S = 120.0
 
 
-class ChainUnavailableError(ChainError):
+class ChainUnavailableError(ChainError, ServiceUnavailableError):
     """The chain's RPC endpoint failed us (refused the connection, timed out, broke off), as opposed to answering
     or reverting: nothing is known about the call's effect, so long-running roles wait and try again."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from multiformats import CID
 
-from marketplace.errors import CommitmentMismatchError, IpfsError
+from marketplace.errors import CommitmentMismatchError, IpfsError, ServiceUnavailableError
 
 DEFAULT_API_URL = "http://127.0.0.1:5001"
 UNREACHABLE_HINT = "start a local node with `fedmarket`, or check --ipfs-api"
@@ -36,7 +36,7 @@ ADD_OPTIONS: dict[str, str] = {
 
 
 MIN_FETCH_RATE = 1 << 20  # bytes/s a node is given to gather a file's blocks before a missing one is blamed
-class IpfsUnavailableError(IpfsError):
+class IpfsUnavailableError(IpfsError, ServiceUnavailableError):
     """The node itself failed us (no answer, a timeout, a broken connection), as opposed to refusing a request or
     lacking a CID: nothing is known about the content, so callers retry instead of judging it."""
 

@@ -4,6 +4,7 @@ exiting or giving up the round, and a transaction the chain received before it w
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ def test_a_chain_that_stops_answering_is_reported_as_unavailable(
     result = CliRunner().invoke(app, ["--rpc-url", dead, "--marketplace", marketplace.address, "task", "list"])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # one line, no traceback
     assert f"cannot reach the chain at {dead}" in result.output
+    audit = CliRunner().invoke(app, ["--rpc-url", dead, "--marketplace", marketplace.address, "--json", "audit", "1"])
+    assert audit.exit_code == 2 and json.loads(audit.output)["error"].startswith("audit incomplete, nothing judged")
 
     contract = flaky_contract(anvil.rpc_url, accounts[0], marketplace.address)
     assert contract.task_count() == 0

@@ -1,4 +1,5 @@
-"""The auditor passes an honest task and catches a tampered model, a wrong weight and a forged proof.
+"""The auditor passes an honest task and catches a tampered model, a wrong weight and a forged proof; a chain or
+IPFS node that stops answering mid-audit stops the audit instead of failing a round it could not read.
 
 The contract itself refuses the last two (its verifier checks Σ W_i C_i and the Groth16 proof), so a hostile
 aggregator could only get them on chain for an `unverified` task; here they are built by tampering with the
@@ -13,11 +14,18 @@ import json
 import numpy as np
 import pytest
 from protocol_support.market import build_market
+from protocol_support.outage import flaky_contract, link_of, silent_node
 
 from client.audit import audit_round, audit_task, gather
+from client.commands.audit import basic_checks
+from marketplace.chain.anvil import LocalAnvil
 from marketplace.chain.marketplace_contract import MarketplaceContract
+from marketplace.chain.session import ChainUnavailableError
 from marketplace.ipfs import IpfsClient
+from marketplace.ipfs.client import IpfsUnavailableError
 from marketplace.task_files import TaskFiles
+from marketplace.task_spec import TaskSpec
+from zk.auditor_verifier import check_onchain_verifier
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +34,31 @@ def _failed(checks) -> set[str]:  # type: ignore[no-untyped-def]
     return {c.name for c in checks if not c.passed}
 
 
+class NodeGoesSilent(TaskFiles):
+    """The auditor's IPFS node, which hangs once the task's spec (`after="spec"`) or initial model has been read."""
+
+    def __init__(self, ipfs: IpfsClient, silent: IpfsClient, after: str) -> None:
+        super().__init__(ipfs)
+        self.silent, self.after = silent, after
+
+    def spec(self, cid: str) -> TaskSpec:
+        spec = super().spec(cid)
+        if self.after == "spec":
+            self.ipfs = self.silent
+        return spec
+
+    def model(self, cid: str, spec: TaskSpec) -> dict[str, np.ndarray]:
+        arrays = super().model(cid, spec)
+        self.ipfs = self.silent
+        return arrays
+
+
 def test_auditor_passes_honest_task_and_catches_tampering(
     marketplace: MarketplaceContract,
     session_for,
-    ipfs: IpfsClient,  # type: ignore[no-untyped-def]
+    ipfs: IpfsClient,
+    anvil: LocalAnvil,
+    accounts,  # type: ignore[no-untyped-def]
 ) -> None:
     files = TaskFiles(ipfs)
     market = build_market(marketplace, session_for, files, proof="groth16")
@@ -54,6 +83,17 @@ def test_auditor_passes_honest_task_and_catches_tampering(
         return audit_round(ev, spec, info.terms, verifying_key=vk, validation=market.validation)
 
     assert not _failed(audit(honest))
+
+    # outages: no answer is not a verdict
+    with silent_node() as stalled:
+        with pytest.raises(IpfsUnavailableError):
+            audit_task(marketplace, NodeGoesSilent(ipfs, stalled, "model"), market.task_id, market.validation)
+        with pytest.raises(IpfsUnavailableError):  # `fedmarket audit --basic`: was "model file matches its CID" FAIL
+            basic_checks(marketplace, NodeGoesSilent(ipfs, stalled, "spec"), market.task_id)
+    reader = flaky_contract(anvil.rpc_url, accounts[0], marketplace.address)
+    link_of(reader).cut()
+    with pytest.raises(ChainUnavailableError):  # was "… is not a RoundVerifierAdapter"
+        check_onchain_verifier(reader.session.w3, info.terms.verifier, vk, spec.rules.rule_version)  # type: ignore[union-attr]
 
     # a model file that is not the committed aggregate (what a CID swap on an unverified task would publish)
     first = next(iter(honest.model))  # type: ignore[arg-type]
