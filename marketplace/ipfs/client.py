@@ -238,12 +238,12 @@ class IpfsClient:
             for line in response.iter_lines():
                 if not line.strip():
                     continue
-                try:
+                try:  # refs lines are made by the node, never by the content: a garbled one is the node's fault
                     entry = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise IpfsError(f"the IPFS node at {self.api_url} answered refs with non-JSON") from exc
+                except json.JSONDecodeError:
+                    entry = None
                 if not isinstance(entry, dict):
-                    raise IpfsError(f"the IPFS node at {self.api_url} answered refs with {line[:80]!r}")
+                    raise IpfsUnavailableError(f"the IPFS node at {self.api_url} answered refs with {line[:80]!r}")
                 if entry.get("Err"):
                     raise IpfsError(f"a block of CID {cid} is not on the IPFS node at {self.api_url}: {entry['Err']}",
                                     "the uploader's node must keep the whole file pinned and reachable")  # fmt: skip

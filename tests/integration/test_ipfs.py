@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from multiformats import CID, multihash
-from protocol_support.outage import silent_node
+from protocol_support.outage import garbling_node, silent_node
 from protocol_support.unixfs import CHUNK_SIZE, balanced_file_cid, file_root_block, raw_leaf_cid
 
 from marketplace.errors import CommitmentMismatchError, IpfsError, ToolchainError
@@ -204,6 +204,13 @@ def test_a_node_that_never_answers_is_unavailable_not_missing_the_cid(ipfs: Ipfs
             stalled.cat(cid, 100)
     with IpfsClient(f"http://127.0.0.1:{closed_port()}") as gone, pytest.raises(IpfsUnavailableError):
         gone.has(cid)
+
+
+def test_a_node_that_answers_garbage_is_unavailable_not_the_uploaders_fault(ipfs: IpfsClient) -> None:
+    """A refs answer that is not JSON says the node is broken, not the content: the round waits, nobody is refused."""
+    cid = ipfs.add(b"held by the working node")
+    with garbling_node() as broken, pytest.raises(IpfsUnavailableError, match="answered refs with '<html>oops'"):
+        broken.cat(cid, 100)
 
 
 # -- node lifecycle ------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ node does), and a chain connection that can be cut and restored."""
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -17,6 +19,35 @@ from marketplace.chain.marketplace_contract import MarketplaceContract
 from marketplace.chain.session import ChainRpcProvider, ChainSession
 from marketplace.ipfs import IpfsClient
 from marketplace.net import free_loopback_port
+
+
+@contextmanager
+def garbling_node() -> Iterator[IpfsClient]:
+    """A client of a broken node on loopback: it answers block/stat like a node holding the CID, and every other
+    command with a line of text that is not the JSON the RPC API speaks."""
+
+    class Garbling(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = b'{"Key": "k", "Size": 1}\n' if self.path.startswith("/api/v0/block/stat") else b"<html>oops\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Garbling)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = IpfsClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=5.0, lookup_timeout=0.5)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @contextmanager
