@@ -6,17 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
 from marketplace.chain.revert import decode_revert
 from marketplace.errors import ChainError, ContractRevert, ServiceUnavailableError
 
 DEFAULT_TIMEOUT_S = 120.0
+CHECK_BEFORE_RESENDING = "see whether the chain has it (its receipt, or the task's state) before sending it again"
 
 
 class ChainUnavailableError(ChainError, ServiceUnavailableError):
@@ -102,9 +104,7 @@ class ChainSession:
         tx_params |= {"gas": gas_limit, "nonce": self.w3.eth.get_transaction_count(self.address, "pending")}
         tx_params |= self._fees()
         tx = call.build_transaction(tx_params)
-        signed = self.account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=DEFAULT_TIMEOUT_S, poll_latency=0.05)
+        tx_hash, receipt = self._send_signed(self.account.sign_transaction(tx), call.fn_name)
         if receipt["status"] != 1:
             raise self._replay_failure(call, tx_params, receipt, abi)
         return TxResult(HexBytes(tx_hash).to_0x_hex(), receipt["blockNumber"], receipt["gasUsed"], receipt)
@@ -117,12 +117,30 @@ class ChainSession:
         tx_params["gas"] = int(constructor.estimate_gas(tx_params) * 1.2) + 50_000
         tx_params |= {"nonce": self.w3.eth.get_transaction_count(self.address, "pending")} | self._fees()
         signed = self.account.sign_transaction(constructor.build_transaction(tx_params))
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=DEFAULT_TIMEOUT_S, poll_latency=0.05)
+        tx_hash, receipt = self._send_signed(signed, "the deployment")
         if receipt["status"] != 1 or not receipt["contractAddress"]:
             raise ChainError(f"deployment failed in transaction {HexBytes(tx_hash).to_0x_hex()}")
         result = TxResult(HexBytes(tx_hash).to_0x_hex(), receipt["blockNumber"], receipt["gasUsed"], receipt)
         return str(receipt["contractAddress"]), result
+
+    def _send_signed(self, signed: SignedTransaction, what: str) -> tuple[HexBytes, TxReceipt]:
+        """Send and wait for the receipt. When the chain stops answering or mining on the way, the error names the
+        transaction's hash: it may have been (or be about to be) mined, and sending the same call again could, for
+        a call the contract does not refuse twice (publishing a task), do it twice."""
+        tx_hash = HexBytes(signed.hash)
+        sent = False
+        try:
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            sent = True
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=DEFAULT_TIMEOUT_S, poll_latency=0.05)
+        except ChainUnavailableError as exc:
+            fate = "was sent" if sent else "may have reached the chain"
+            raise ChainUnavailableError(f"{what}: transaction {tx_hash.to_0x_hex()} {fate}, but {exc.args[0]}",
+                                        hint=CHECK_BEFORE_RESENDING) from exc  # fmt: skip
+        except TimeExhausted as exc:
+            raise ChainError(f"{what}: transaction {tx_hash.to_0x_hex()} was sent, but the chain did not mine it "
+                             f"within {DEFAULT_TIMEOUT_S:.0f} s", hint=CHECK_BEFORE_RESENDING) from exc  # fmt: skip
+        return tx_hash, receipt
 
     def _fees(self) -> dict[str, int]:
         base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)

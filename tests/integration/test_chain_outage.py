@@ -5,6 +5,7 @@ exiting or giving up the round, and a transaction the chain received before it w
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -49,6 +50,15 @@ def test_a_chain_that_stops_answering_is_reported_as_unavailable(
             contract.task_count()
         link_of(contract).restore()
         assert contract.task_count() == 0  # the same connection works again
+
+    # a transaction the chain took just before it went away: the error names it, so it can be found, not resent
+    link_of(contract).restore(cut_after="eth_sendRawTransaction")
+    with pytest.raises(ChainUnavailableError, match=r"deployment: transaction 0x[0-9a-f]{64} was sent, but") as lost:
+        MarketplaceContract.deploy(contract.session)
+    link_of(contract).restore()
+    tx_hash = re.search(r"0x[0-9a-f]{64}", str(lost.value)).group(0)  # type: ignore[union-attr]
+    assert "before sending it again" in str(lost.value)
+    assert contract.session.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1  # mined all along
 
 
 def test_the_daemon_waits_out_a_chain_outage_and_never_finalizes_twice(
