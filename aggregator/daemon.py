@@ -167,9 +167,8 @@ class AggregatorDaemon:
         planned = prove(self.aggregator, task_id, planned)
         try:
             result = post(self.aggregator, task_id, round_, planned)
-        except RoundAlreadyPosted:
+        except RoundAlreadyPosted:  # its RoundFinalized event is recorded by settle_due (found_posted)
             self.log.skipped.append((task_id, round_))
-            progress.mark(round_, "posted")
             return
         timings = {k: round(v, 3) for k, v in result.timings.items()}
         progress.mark(round_, "posted", finalize_tx=result.finalize.tx.tx_hash, gas=result.finalize.gas_used,

@@ -40,7 +40,7 @@ from aggregator.rules import RoundContext, UpdateBatch
 from aggregator.shapley import EXACT_MAX_PLAYERS, BatchedModelEvaluator, CoalitionUtility, exact_shapley, gtg_shapley
 from marketplace.chain.events import RoundFinalized, UpdateSubmitted
 from marketplace.chain.marketplace_contract import ZERO_POINT, MarketplaceContract, RoundReport, RoundStatus
-from marketplace.errors import FedmarketError
+from marketplace.errors import ContractRevert, FedmarketError
 from marketplace.models import flatten, unflatten
 from marketplace.task_spec import ProtocolSpec, TaskSpec
 from zk.groth16.linked import filter_decision, statement_digest
@@ -307,7 +307,13 @@ def post(agg: RoundAggregator, task_id: int, round_: int, planned: Planned) -> R
     state = agg.contract.get_round(task_id, round_)
     if info.current_round != round_ or state.status is not RoundStatus.OPEN:
         raise RoundAlreadyPosted(f"round {round_} of task {task_id} is already {state.status.name.lower()}")
-    finalize = agg.contract.finalize_round(task_id, round_, planned.report)
+    try:
+        finalize = agg.contract.finalize_round(task_id, round_, planned.report)
+    except ContractRevert as exc:  # an earlier finalization of ours, pending when we looked, was mined first
+        status = agg.contract.get_round(task_id, round_).status
+        if status is RoundStatus.OPEN:
+            raise
+        raise RoundAlreadyPosted(f"round {round_} of task {task_id} became {status.name.lower()} meanwhile") from exc
     settle = None
     if info.terms.dispute_window == 0:
         settle = agg.contract.settle_round(task_id, round_, planned.report.contributions)

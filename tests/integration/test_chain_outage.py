@@ -125,3 +125,52 @@ def test_a_following_data_owner_tries_again_after_a_chain_outage_without_submitt
     assert events[2].detail == "already submitted"  # the update sent before the outage is on chain, and only once
     index = marketplace.get_participant(market.task_id, member.address).index
     assert index in marketplace.submissions(market.task_id, 1)
+
+
+def test_a_finalization_still_pending_after_an_outage_is_not_posted_twice(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, anvil: LocalAnvil, accounts, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """On a chain with block times the lost finalization may still be pending when the chain answers again: the
+    round looks open, the daemon posts again, and the chain mines both. The second one reverts; that is the round
+    being done, not a failure of the daemon."""
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=2)
+    task_id = market.task_id
+    market.submit_all(1)
+    contract = flaky_contract(anvil.rpc_url, accounts[AGGREGATOR], marketplace.address)
+    events: list[dict[str, Any]] = []
+    daemon = CliDaemon(RoundAggregator(contract, TaskFiles(ipfs), market.aggregator_private), tmp_path, [task_id],
+                       0.2, events.append)  # fmt: skip
+    rpc = marketplace.session.w3.provider
+
+    def pending() -> int:
+        return int(rpc.make_request("txpool_status", [])["result"]["pending"], 16)  # type: ignore[arg-type]
+
+    rpc.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        link_of(contract).restore(cut_after="eth_sendRawTransaction")
+        assert daemon.step() is False  # the finalization is sent, its receipt lost
+        link_of(contract).restore()
+        assert pending() == 1 and marketplace.get_round(task_id, 1).status is RoundStatus.OPEN
+        time.sleep(0.25)  # past the daemon's wait
+        failures: list[BaseException] = []
+        second = threading.Thread(target=lambda: _record_failure(daemon.step, failures))
+        second.start()
+        wait_for(lambda: pending() == 2, 60, "the second finalization")
+        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        rpc.make_request("evm_mine", [])  # type: ignore[arg-type]  # both in one block: the first wins
+        second.join(timeout=60)
+    finally:
+        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert not failures and not second.is_alive()
+    finalized = [e for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
+    assert [e.round for e in finalized] == [1] and marketplace.get_round(task_id, 1).status is RoundStatus.SETTLED
+    assert [e["event"] for e in events] == ["aggregating", "chain_unavailable", "aggregating", "skipped", "finalized",
+                                            "settled"]  # fmt: skip
+    assert events[4]["found_on_chain"] and daemon.log.finalized == [(task_id, 1)]
+
+
+def _record_failure(step, failures: list[BaseException]) -> None:  # type: ignore[no-untyped-def]
+    try:
+        step()
+    except BaseException as exc:  # reported by the test thread
+        failures.append(exc)
