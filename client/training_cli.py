@@ -16,7 +16,9 @@ from marketplace.chain.marketplace_contract import TaskStatus
 from marketplace.errors import ContractRevert, FedmarketError, ServiceUnavailableError
 from marketplace.net import next_retry_delay
 
-RETRYABLE_REVERTS = {"WrongRound", "SubmissionClosed", "WrongStatus"}
+# refusals that end this owner's round without an error: the round moved on, or (AlreadySubmitted) an earlier
+# submission whose receipt an outage lost was still pending when the owner looked, and was mined first
+ROUND_OVER_REVERTS = {"WrongRound", "SubmissionClosed", "WrongStatus", "AlreadySubmitted"}
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def _submit_once(
     except ServiceUnavailableError:
         raise
     except ContractRevert as exc:
-        if exc.error_name not in RETRYABLE_REVERTS:
+        if exc.error_name not in ROUND_OVER_REVERTS:
             raise
         on_event(FollowEvent("skipped", round_, exc.error_name))
     except FedmarketError as exc:

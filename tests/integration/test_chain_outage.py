@@ -141,21 +141,17 @@ def test_a_finalization_still_pending_after_an_outage_is_not_posted_twice(
     daemon = CliDaemon(RoundAggregator(contract, TaskFiles(ipfs), market.aggregator_private), tmp_path, [task_id],
                        0.2, events.append)  # fmt: skip
     rpc = marketplace.session.w3.provider
-
-    def pending() -> int:
-        return int(rpc.make_request("txpool_status", [])["result"]["pending"], 16)  # type: ignore[arg-type]
-
     rpc.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
     try:
         link_of(contract).restore(cut_after="eth_sendRawTransaction")
         assert daemon.step() is False  # the finalization is sent, its receipt lost
         link_of(contract).restore()
-        assert pending() == 1 and marketplace.get_round(task_id, 1).status is RoundStatus.OPEN
+        assert _pending(rpc) == 1 and marketplace.get_round(task_id, 1).status is RoundStatus.OPEN
         time.sleep(0.25)  # past the daemon's wait
         failures: list[BaseException] = []
         second = threading.Thread(target=lambda: _record_failure(daemon.step, failures))
         second.start()
-        wait_for(lambda: pending() == 2, 60, "the second finalization")
+        wait_for(lambda: _pending(rpc) == 2, 60, "the second finalization")
         rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
         rpc.make_request("evm_mine", [])  # type: ignore[arg-type]  # both in one block: the first wins
         second.join(timeout=60)
@@ -169,8 +165,45 @@ def test_a_finalization_still_pending_after_an_outage_is_not_posted_twice(
     assert events[4]["found_on_chain"] and daemon.log.finalized == [(task_id, 1)]
 
 
+def _pending(rpc) -> int:  # type: ignore[no-untyped-def]
+    """Transactions Anvil holds unmined (automine off)."""
+    return int(rpc.make_request("txpool_status", [])["result"]["pending"], 16)
+
+
 def _record_failure(step, failures: list[BaseException]) -> None:  # type: ignore[no-untyped-def]
     try:
         step()
     except BaseException as exc:  # reported by the test thread
         failures.append(exc)
+
+
+def test_a_submission_still_pending_after_an_outage_is_not_an_error(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, anvil: LocalAnvil, accounts  # type: ignore[no-untyped-def]
+) -> None:
+    """The data owner's side of the same race: its second submission reverts AlreadySubmitted, and it follows on."""
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=1)
+    member = market.data_owners[0]
+    member.contract = flaky_contract(anvil.rpc_url, accounts[FIRST_DATA_OWNER], marketplace.address,
+                                     cut_after="eth_sendRawTransaction")  # fmt: skip
+    rpc = marketplace.session.w3.provider
+    events: list[FollowEvent] = []
+    stop = threading.Event()
+    follower = threading.Thread(target=follow_task, args=(member, market.task_id, events.append),
+                                kwargs={"poll_seconds": 0.2, "stop": stop})  # fmt: skip
+    rpc.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        follower.start()
+        wait_for(lambda: any(e.kind == "retrying" for e in events), 60, "the lost receipt")
+        link_of(member.contract).restore()
+        wait_for(lambda: _pending(rpc) == 2, 60, "the second submission")
+        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        rpc.make_request("evm_mine", [])  # type: ignore[arg-type]
+        wait_for(lambda: len(events) == 2, 60, "the refused repeat")
+    finally:
+        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        stop.set()
+        follower.join(timeout=30)
+    assert not follower.is_alive() and [(e.kind, e.round) for e in events] == [("retrying", 1), ("skipped", 1)]
+    assert events[1].detail == "AlreadySubmitted"
+    index = marketplace.get_participant(market.task_id, member.address).index
+    assert list(marketplace.submissions(market.task_id, 1)).count(index) == 1
