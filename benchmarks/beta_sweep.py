@@ -1,5 +1,5 @@
 """RFFL removal settings against issue 3's targets: one robustness grid per setting (threshold β,
-optionally a removal window), then a count of the cells that miss each target.
+optionally a removal window or a clipping bound Γ), then a count of the cells that miss each target.
 
 β sets who is removed for good (r_i < β/|R|): a higher β removes free-riders and attackers
 sooner but also honest owners whose label-skewed updates point away from the crowd. A removal
@@ -10,11 +10,15 @@ only; no Flower peers and no Shapley-accuracy study, which these settings do not
 each grid's JSON under --work, and prints per setting how many cells miss "attackers removed ≥
 95%", "honest removed ≤ 5%" and "accuracy ≥ 0.97× attack-free FedAvg", with the cells that
 changed against the first setting. Writes benchmarks/results/beta_sweep.json (the summaries
-only; the runs stay in --work).
+only; the runs stay in --work). Γ (`--gammas`, with `--datasets` to sweep one data set) bounds every
+update's norm before RFFL scores it against the aggregate: a smaller Γ leaves a clipped random or
+noisy update less of the aggregate to agree with, and also slows training.
 
     python benchmarks/beta_sweep.py                                  # β = 1/3, 2/7, 1/4 (≈ 10 min each on 2 cores)
     python benchmarks/beta_sweep.py --betas 1/3 --windows all 12 10  # β = 1/3: no window, W = 12, W = 10
     python benchmarks/beta_sweep.py --reuse --work DIR               # summarise grids already in DIR
+    python benchmarks/beta_sweep.py --betas 1/3 --datasets breast_cancer --gammas 0.5 0.2 0.1 \
+        --output benchmarks/results/gamma_sweep_breast_cancer.json     # Γ on breast cancer (≈ 2 min each)
     python benchmarks/beta_sweep.py --quick                          # smoke run
 """
 
@@ -34,22 +38,37 @@ RESULTS = ROOT / "benchmarks" / "results" / "beta_sweep.json"
 TARGETS = {"attackers_removed": 0.95, "honest_removed": 0.05, "ratio_to_fedavg": 0.97}
 
 
-def grid_path(work: Path, beta: str, window: int | None) -> Path:
+def grid_path(
+    work: Path, beta: str, window: int | None, gamma: str | None = None, datasets: list[str] | None = None
+) -> Path:
     suffix = "" if window is None else f"_w{window}"
+    suffix += "" if gamma is None else f"_g{gamma}"
+    suffix += "" if not datasets else "_" + "-".join(datasets)
     return work / f"robustness_beta_{beta.replace('/', '-')}{suffix}.json"
 
 
-def setting_label(beta: str, window: int | None) -> str:
-    return beta if window is None else f"{beta}, W = {window}"
+def setting_label(beta: str, window: int | None, gamma: str | None = None) -> str:
+    label = beta if window is None else f"{beta}, W = {window}"
+    return label if gamma is None else f"{label}, Γ = {gamma}"
 
 
-def run_grid(beta: str, window: int | None, output: Path, quick: bool, workers: int) -> None:
+def run_grid(
+    beta: str,
+    window: int | None,
+    output: Path,
+    quick: bool,
+    workers: int,
+    gamma: str | None = None,
+    datasets: list[str] | None = None,
+) -> None:
     command = [
         sys.executable,
         str(ROOT / "benchmarks" / "robustness.py"),
         "--beta",
         beta,
         *([] if window is None else ["--removal-rounds", str(window)]),
+        *([] if gamma is None else ["--gamma", gamma]),
+        *([] if not datasets else ["--datasets", *datasets]),
         "--peers",
         "fedavg",
         "--peer-seeds",
@@ -64,7 +83,7 @@ def run_grid(beta: str, window: int | None, output: Path, quick: bool, workers: 
     ]
     if quick:
         command.append("--quick")
-    print(f"{setting_label(beta, window)}: {' '.join(command[1:])}", flush=True)
+    print(f"{setting_label(beta, window, gamma)}: {' '.join(command[1:])}", flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -120,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         default=[None],
         help="removal windows to try with each β: 'all' (every round, the default) or a number of rounds",
     )
+    parser.add_argument("--gammas", nargs="+", help="clipping bounds Γ to try (default: each data set's own)")
+    parser.add_argument("--datasets", nargs="+", help="data sets to run (default: robustness.py's)")
     parser.add_argument("--work", type=Path, help="where the grids' JSON files go (default: a temporary folder)")
     parser.add_argument("--reuse", action="store_true", help="summarise a grid already in --work instead of rerunning")
     parser.add_argument("--workers", type=int, default=2)
@@ -135,12 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="fedmarket-beta-"))
     work.mkdir(parents=True, exist_ok=True)
     sweep: dict[str, Any] = {}
-    for beta in args.betas:
-        for window in args.windows:
-            grid = grid_path(work, beta, window)
-            if not (args.reuse and grid.exists()):
-                run_grid(beta, window, grid, args.quick, args.workers)
-            sweep[setting_label(beta, window)] = summarise(grid) | {"beta": beta, "removal_rounds": window}
+    for gamma in args.gammas or [None]:
+        if gamma is not None and not float(gamma) > 0:
+            parser.error(f"Γ must be positive, got {gamma}")
+        for beta in args.betas:
+            for window in args.windows:
+                grid = grid_path(work, beta, window, gamma, args.datasets)
+                if not (args.reuse and grid.exists()):
+                    run_grid(beta, window, grid, args.quick, args.workers, gamma, args.datasets)
+                sweep[setting_label(beta, window, gamma)] = summarise(grid) | {
+                    "beta": beta, "removal_rounds": window, "gamma": gamma, "datasets": args.datasets
+                }  # fmt: skip
     print(f"{'setting':>12} | cells | attackers removed < 95% | honest removed > 5% | accuracy < 0.97×")
     for label, summary in sweep.items():
         m = summary["misses"]
