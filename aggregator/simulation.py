@@ -59,6 +59,9 @@ class SimulationConfig:
     test_fraction: float = 0.2
     split: str = "dirichlet"
     powerlaw_exponent: float = 1.0
+    # the pipeline's aggregate is applied times this (a server step size, Reddi et al. 2021): it changes how far
+    # the model moves per round, not what RFFL scores
+    server_lr: float = 1.0
 
     def __post_init__(self) -> None:
         if self.attack != "none" and self.attack not in attacks.ATTACK_KINDS:
@@ -69,6 +72,8 @@ class SimulationConfig:
             raise ValueError(f"unknown split {self.split!r}; expected one of {', '.join(SPLITS)}")
         if not 0.0 <= self.attacker_fraction < 1.0:
             raise ValueError("attacker_fraction must lie in [0, 1)")
+        if not (self.server_lr > 0 and np.isfinite(self.server_lr)):
+            raise ValueError(f"server_lr must be a positive number, got {self.server_lr!r}")
 
 
 @dataclass
@@ -266,7 +271,7 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
             outcome = server.run(
                 updates, senders, round_sizes, seed=derived_seed(config.seed, round_index), expected_attackers=f
             )
-            delta = outcome.aggregate.astype(np.float32)
+            delta = (outcome.aggregate * config.server_lr).astype(np.float32)
             kept = outcome.kept
             batch = UpdateBatch.from_updates(updates, kept=kept).derive(scale=outcome.scale)
             if pipeline.contribution == "shapley" and np.any(kept):

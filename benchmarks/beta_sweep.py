@@ -19,6 +19,8 @@ noisy update less of the aggregate to agree with, and also slows training.
     python benchmarks/beta_sweep.py --reuse --work DIR               # summarise grids already in DIR
     python benchmarks/beta_sweep.py --betas 1/3 --datasets breast_cancer --gammas 0.5 0.2 0.1 \
         --output benchmarks/results/gamma_sweep_breast_cancer.json     # Γ on breast cancer (≈ 2 min each)
+    python benchmarks/beta_sweep.py --betas 1/3 --datasets breast_cancer --gammas 0.1 --server-lrs 1 3 5 \
+        --output benchmarks/results/server_lr_sweep_breast_cancer.json  # Γ = 0.1 with a server step size η
     python benchmarks/beta_sweep.py --quick                          # smoke run
 """
 
@@ -39,11 +41,12 @@ TARGETS = {"attackers_removed": 0.95, "honest_removed": 0.05, "ratio_to_fedavg":
 
 
 def grid_path(
-    work: Path, beta: str, window: int | None, gamma: str | None = None, datasets: list[str] | None = None
+    work: Path, beta: str, window: int | None, gamma: str | None = None, extra: list[str] | None = None
 ) -> Path:
+    """Where a setting's grid goes; `extra` is the robustness.py arguments every grid of the sweep shares."""
     suffix = "" if window is None else f"_w{window}"
     suffix += "" if gamma is None else f"_g{gamma}"
-    suffix += "" if not datasets else "_" + "-".join(datasets)
+    suffix += "".join(f"_{part.lstrip('-')}" for part in extra or [])
     return work / f"robustness_beta_{beta.replace('/', '-')}{suffix}.json"
 
 
@@ -59,7 +62,7 @@ def run_grid(
     quick: bool,
     workers: int,
     gamma: str | None = None,
-    datasets: list[str] | None = None,
+    extra: list[str] | None = None,
 ) -> None:
     command = [
         sys.executable,
@@ -68,7 +71,7 @@ def run_grid(
         beta,
         *([] if window is None else ["--removal-rounds", str(window)]),
         *([] if gamma is None else ["--gamma", gamma]),
-        *([] if not datasets else ["--datasets", *datasets]),
+        *(extra or []),
         "--peers",
         "fedavg",
         "--peer-seeds",
@@ -141,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--gammas", nargs="+", help="clipping bounds Γ to try (default: each data set's own)")
     parser.add_argument("--datasets", nargs="+", help="data sets to run (default: robustness.py's)")
+    parser.add_argument(
+        "--server-lrs", nargs="+", help="server step sizes η to try (robustness.py --server-lr; default 1)"
+    )
     parser.add_argument("--work", type=Path, help="where the grids' JSON files go (default: a temporary folder)")
     parser.add_argument("--reuse", action="store_true", help="summarise a grid already in --work instead of rerunning")
     parser.add_argument("--workers", type=int, default=2)
@@ -156,17 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="fedmarket-beta-"))
     work.mkdir(parents=True, exist_ok=True)
     sweep: dict[str, Any] = {}
-    for gamma in args.gammas or [None]:
-        if gamma is not None and not float(gamma) > 0:
-            parser.error(f"Γ must be positive, got {gamma}")
-        for beta in args.betas:
-            for window in args.windows:
-                grid = grid_path(work, beta, window, gamma, args.datasets)
-                if not (args.reuse and grid.exists()):
-                    run_grid(beta, window, grid, args.quick, args.workers, gamma, args.datasets)
-                sweep[setting_label(beta, window, gamma)] = summarise(grid) | {
-                    "beta": beta, "removal_rounds": window, "gamma": gamma, "datasets": args.datasets
-                }  # fmt: skip
+    shared = ["--datasets", *args.datasets] if args.datasets else []
+    for server_lr in args.server_lrs or [None]:
+        extra = shared + ([] if server_lr is None else ["--server-lr", server_lr])
+        for gamma in args.gammas or [None]:
+            if gamma is not None and not float(gamma) > 0:
+                parser.error(f"Γ must be positive, got {gamma}")
+            for beta in args.betas:
+                for window in args.windows:
+                    grid = grid_path(work, beta, window, gamma, extra)
+                    if not (args.reuse and grid.exists()):
+                        run_grid(beta, window, grid, args.quick, args.workers, gamma, extra)
+                    label = setting_label(beta, window, gamma) + ("" if server_lr is None else f", η = {server_lr}")
+                    sweep[label] = summarise(grid) | {
+                        "beta": beta, "removal_rounds": window, "gamma": gamma, "datasets": args.datasets,
+                        "server_lr": server_lr,
+                    }  # fmt: skip
     print(f"{'setting':>12} | cells | attackers removed < 95% | honest removed > 5% | accuracy < 0.97×")
     for label, summary in sweep.items():
         m = summary["misses"]

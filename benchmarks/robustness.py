@@ -50,6 +50,7 @@ GRID_ARGUMENTS = (
     "beta",
     "removal_rounds",
     "rffl_alpha",
+    "server_lr",
     "coalition",
     "epochs",
     "lr",
@@ -169,6 +170,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         momentum=job.get("momentum", 0.0),
         standalone=job.get("standalone", False),
         split=job.get("split", "dirichlet"),
+        server_lr=job.get("server_lr", 1.0) if job["server"] == "pipeline" else 1.0,
     )
     started = time.perf_counter()
     result = run_simulation(config).to_json()
@@ -423,6 +425,7 @@ def build_jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
                 base.update(epochs=args.epochs, lr=args.lr, momentum=args.momentum, batch_size=args.batch_size)
                 base.update(beta=args.beta, rffl_alpha=args.rffl_alpha, coalition=args.coalition)
                 base["removal_rounds"] = args.removal_rounds
+                base["server_lr"] = args.server_lr
                 if args.gamma is not None:
                     base["gamma"] = args.gamma
                 jobs.append({**base, "attack": "none", "fraction": 0.0, "server": "fedavg", "standalone": True})
@@ -459,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="RFFL removes owners in rounds 1..N only (a task setting; default every round)",
     )
     parser.add_argument("--rffl-alpha", type=float, help="RFFL reputation memory α (default per spec version)")
+    parser.add_argument("--server-lr", type=float, default=1.0,
+                        help="multiply the pipeline's aggregate by this before applying it (a server step size)")
     parser.add_argument("--coalition", choices=("mean", "weighted"), default="mean", help="Shapley sub-model")
     parser.add_argument("--epochs", type=int, default=TRAINING["epochs"], help="owners' local epochs per round")
     parser.add_argument("--lr", type=float, default=TRAINING["lr"])
