@@ -27,7 +27,7 @@ from marketplace.chain.marketplace_contract import RoundStatus, TaskStatus
 from marketplace.chain.session import ChainUnavailableError
 from marketplace.errors import ContractRevert
 from marketplace.ipfs.client import IpfsUnavailableError
-from marketplace.net import next_retry_delay
+from marketplace.net import Backoff
 
 STALL_ENV = "FEDMARKET_DAEMON_STALL"  # tests: sleep at this stage so a SIGKILL lands mid-round
 
@@ -60,8 +60,8 @@ class AggregatorDaemon:
         self.log = DaemonLog()
         self._stall = os.environ.get(STALL_ENV, "")
         self._progress: dict[int, TaskProgress] = {}
-        self._retry: dict[int, tuple[float, float]] = {}  # task → (next attempt, delay), while IPFS fails
-        self._chain_retry: tuple[float, float] | None = None  # (next attempt, delay), while the chain fails
+        self._retry: dict[int, Backoff] = {}  # per task, while its IPFS fetches fail
+        self._chain_retry = Backoff(poll_seconds)  # while the chain fails
 
     @property
     def contract(self):  # type: ignore[no-untyped-def]
@@ -84,14 +84,14 @@ class AggregatorDaemon:
     def step(self) -> bool:
         """One pass over every task; True when all of them are over and settled. A chain that stops answering
         ends the pass (`chain_down`): every stage redoes from chain and IPFS data, so the next pass resumes."""
-        if self._chain_retry is not None and time.monotonic() < self._chain_retry[0]:
+        if self._chain_retry.waiting():
             return False
         try:
             done = self._pass()
         except ChainUnavailableError as exc:
             self.chain_down(str(exc))
             return False
-        self._chain_retry = None
+        self._chain_retry.clear()
         return done
 
     def _pass(self) -> bool:
@@ -113,20 +113,18 @@ class AggregatorDaemon:
     def chain_down(self, reason: str) -> float:
         """The chain failed us mid-pass: wait (returned) from the poll interval, doubling, before the next pass.
         A finalization it may have received is found on chain then (the round is no longer open)."""
-        delay = next_retry_delay(self._chain_retry[1]) if self._chain_retry else self.poll_seconds
-        self._chain_retry = (time.monotonic() + delay, delay)
+        delay = self._chain_retry.failed()
         self.log.chain_outages.append(reason)
         self.on_event(f"chain unavailable, retrying in {delay:.1f} s: {reason}")
         return delay
 
     def _waiting(self, task_id: int) -> bool:
-        return task_id in self._retry and time.monotonic() < self._retry[task_id][0]
+        return task_id in self._retry and self._retry[task_id].waiting()
 
     def defer(self, task_id: int, round_: int, reason: str) -> float:
         """Our IPFS node failed mid-round: nothing was posted and no submission was judged, so the round is
-        retried after a delay (returned) that starts at the poll interval and doubles (`next_retry_delay`)."""
-        delay = next_retry_delay(self._retry[task_id][1]) if task_id in self._retry else self.poll_seconds
-        self._retry[task_id] = (time.monotonic() + delay, delay)
+        retried after a delay (returned) that starts at the poll interval and doubles (`Backoff`)."""
+        delay = self._retry.setdefault(task_id, Backoff(self.poll_seconds)).failed()
         self.log.deferred.append((task_id, round_, reason))
         self.on_event(f"task {task_id} round {round_}: IPFS unavailable, retrying in {delay:.1f} s: {reason}")
         return delay

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from client.data_owner import DataOwner, SubmissionReport, UpdateTransform
 from marketplace.chain.marketplace_contract import TaskStatus
 from marketplace.errors import ContractRevert, FedmarketError, ServiceUnavailableError
-from marketplace.net import next_retry_delay
+from marketplace.net import Backoff
 
 # refusals that end this owner's round without an error: the round moved on, or (AlreadySubmitted) an earlier
 # submission whose receipt an outage lost was still pending when the owner looked, and was mined first
@@ -51,7 +51,7 @@ def follow_task(
     stop = stop or threading.Event()
     done: set[int] = set()
     sent = 0
-    wait = poll_seconds
+    retry = Backoff(2 * poll_seconds)
     while not stop.is_set():
         attempted: int | None = None  # the round this pass tries, if any
         try:
@@ -74,11 +74,11 @@ def follow_task(
         except ServiceUnavailableError as exc:  # the round is asked about again next pass
             if attempted is not None:
                 done.discard(attempted)
-            wait = next_retry_delay(wait)
+            wait = retry.failed()
             on_event(FollowEvent("retrying", attempted or 0, f"{exc}; next try in {wait:.1f} s"))
             stop.wait(wait)
             continue
-        wait = poll_seconds
+        retry.clear()
         stop.wait(poll_seconds)
     return sent
 

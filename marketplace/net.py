@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 
 def free_loopback_port() -> int:
@@ -15,7 +16,25 @@ def free_loopback_port() -> int:
 RETRY_MAX_SECONDS = 30.0  # longest wait between tries at work an unavailable chain or IPFS node stopped
 
 
-def next_retry_delay(previous: float) -> float:
-    """The wait before trying again what an unavailable chain or IPFS node stopped: twice the last wait, at most
-    RETRY_MAX_SECONDS (the aggregator's rounds and a data owner's submissions back off alike)."""
-    return min(RETRY_MAX_SECONDS, 2 * previous)
+class Backoff:
+    """When to try again what an unavailable chain or IPFS node stopped: `first` seconds after the first failure,
+    then twice the last wait, at most RETRY_MAX_SECONDS (the aggregator's rounds and passes and a data owner's
+    submissions back off alike); `clear` after a success starts over."""
+
+    def __init__(self, first: float) -> None:
+        self.first = first
+        self.delay = 0.0  # the current wait; 0 while nothing has failed
+        self._until = 0.0
+
+    def failed(self) -> float:
+        """Note a failure; returns the wait before the next try."""
+        self.delay = min(RETRY_MAX_SECONDS, 2 * self.delay) if self.delay else self.first
+        self._until = time.monotonic() + self.delay
+        return self.delay
+
+    def waiting(self) -> bool:
+        """True until the wait after the last failure is over."""
+        return time.monotonic() < self._until
+
+    def clear(self) -> None:
+        self.delay, self._until = 0.0, 0.0
