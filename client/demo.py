@@ -6,7 +6,6 @@ a live display, the independent auditor (client.audit.audit_task) and a report.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +28,7 @@ from rich.table import Table
 from aggregator import attacks
 from client.accounts import PASSWORD_ENV, create_x25519_key, load_x25519_key
 from client.audit import audit_task
+from client.commands.aggregate import RoundLog
 from client.commands.audit import Check, report_checks
 from client.commands.views import RoundView, round_views
 from client.data_owner import DataOwner, UpdateTransform
@@ -429,31 +428,16 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
     return result
 
 
-def _finalized_events(log: Path) -> list[dict[str, Any]]:
-    """The `finalized` entries of the aggregator's round log (JSON lines; a torn last line is skipped)."""
-    if not log.exists():
-        return []
-    entries = []
-    for line in log.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if entry.get("event") == "finalized":
-            entries.append(entry)
-    return entries
-
-
 def _prove_seconds(log: Path) -> list[float]:
     """The Groth16 proving time of each finalized round, from the aggregator's round log."""
-    proves = [(entry.get("timings") or {}).get("prove") for entry in _finalized_events(log)]
+    proves = [(entry.get("timings") or {}).get("prove") for entry in RoundLog(log).entries("finalized")]
     return [float(prove) for prove in proves if prove is not None]
 
 
 def _refusals(log: Path) -> list[str]:
     """Every update the aggregator refused (envelope, commitment or range), with its reason, from its round log."""
     return [f"round {entry['round']}: {refusal['data_owner']}: {refusal['reason']}"
-            for entry in _finalized_events(log) for refusal in entry.get("rejections") or []]  # fmt: skip
+            for entry in RoundLog(log).entries("finalized") for refusal in entry.get("rejections") or []]  # fmt: skip
 
 
 def _note(display: Display, label: str, event: FollowEvent) -> None:

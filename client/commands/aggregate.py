@@ -37,11 +37,19 @@ class RoundLog:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def posted(self) -> set[tuple[int, int]]:
+    def entries(self, event: str) -> list[dict[str, Any]]:
+        """The logged entries of one kind, e.g. "finalized", oldest first (a torn last line is skipped)."""
         if not self.path.exists():
-            return set()
-        entries = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-        return {(e["task_id"], e["round"]) for e in entries if e.get("event") == "finalized"}
+            return []
+        found = []
+        for line in self.path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if entry.get("event") == event:
+                found.append(entry)
+        return found
 
     def append(self, entry: dict[str, Any]) -> None:
         with self.path.open("a") as handle:

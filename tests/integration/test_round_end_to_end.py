@@ -12,8 +12,9 @@ from protocol_support.unixfs import file_root_block
 from rich.console import Console
 
 from aggregator.round import RoundAggregator
+from client.commands.aggregate import RoundLog
 from client.data_owner import DataOwner
-from client.demo import DemoConfig, _finalized_events, run_demo
+from client.demo import DemoConfig, run_demo
 from client.owner import TaskTerms, publish_task
 from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStatus
 from marketplace.chain.session import ChainSession
@@ -46,7 +47,8 @@ def test_demo_reaches_accuracy_and_conserves_money() -> None:
     assert all(row.accepted == 3 and row.left_out == 0 for row in result.rows)
     assert result.report_path is not None
     round_log = result.report_path.parent / "aggregator-rounds.jsonl"  # what the refusals are read from
-    assert [e["rejections"] for e in _finalized_events(round_log)] == [[], [], []] and result.refusals == []
+    assert [e["rejections"] for e in RoundLog(round_log).entries("finalized")] == [[], [], []]
+    assert result.refusals == []
     assert "updates refused by the aggregator: none" in result.report_path.read_text()
     assert result.final_accuracy >= 0.85
     assert result.rows[-1].accuracy > result.rows[0].accuracy
