@@ -36,6 +36,8 @@ ADD_OPTIONS: dict[str, str] = {
 
 
 MIN_FETCH_RATE = 1 << 20  # bytes/s a node is given to gather a file's blocks before a missing one is blamed
+
+
 class IpfsUnavailableError(IpfsError, ServiceUnavailableError):
     """The node itself failed us (no answer, a timeout, a broken connection), as opposed to refusing a request or
     lacking a CID: nothing is known about the content, so callers retry instead of judging it."""
