@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 from protocol_support.market import AGGREGATOR, FIRST_DATA_OWNER, build_market
-from protocol_support.outage import flaky_contract, link_of
-from protocol_support.waiting import wait_for
+from protocol_support.outage import flaky_contract, link_of, mine_pending, mining_on_demand
+from protocol_support.waiting import following, wait_for
 from typer.testing import CliRunner
 
 from aggregator.round import RoundAggregator
 from client.cli import app
 from client.commands.aggregate import CliDaemon
-from client.training_cli import FollowEvent, follow_task
 from marketplace.chain.anvil import LocalAnvil
 from marketplace.chain.events import RoundFinalized
 from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus
@@ -105,21 +104,13 @@ def test_a_following_data_owner_tries_again_after_a_chain_outage_without_submitt
     member = market.data_owners[0]
     member.contract = flaky_contract(anvil.rpc_url, accounts[FIRST_DATA_OWNER], marketplace.address)
     link = link_of(member.contract)
-    events: list[FollowEvent] = []
-    stop = threading.Event()
-    follower = threading.Thread(target=follow_task, args=(member, market.task_id, events.append),
-                                kwargs={"poll_seconds": 0.5, "stop": stop})  # waits 1 s, then 2 s  # fmt: skip
     link.cut(silent=True)  # its chain node hangs
-    follower.start()
-    try:
+    with following(member, market.task_id, poll_seconds=0.5) as (events, _):  # waits 1 s, then 2 s
         wait_for(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
         link.restore(cut_after="eth_sendRawTransaction")  # back until the submission is sent
         wait_for(lambda: sum(e.kind == "retrying" for e in events) == 2, 60, "the retry after sending")
         link.restore()
         wait_for(lambda: any(e.kind == "skipped" for e in events), 30, "the next look at the round")
-    finally:
-        stop.set()
-        follower.join(timeout=30)
     assert [(e.kind, e.round) for e in events] == [("retrying", 0), ("retrying", 1), ("skipped", 1)]
     assert "ReadTimeout" in events[0].detail and "eth_getTransactionReceipt" in events[1].detail
     assert events[2].detail == "already submitted"  # the update sent before the outage is on chain, and only once
@@ -141,33 +132,24 @@ def test_a_finalization_still_pending_after_an_outage_is_not_posted_twice(
     daemon = CliDaemon(RoundAggregator(contract, TaskFiles(ipfs), market.aggregator_private), tmp_path, [task_id],
                        0.2, events.append)  # fmt: skip
     rpc = marketplace.session.w3.provider
-    rpc.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
+    with mining_on_demand(rpc) as pending:
         link_of(contract).restore(cut_after="eth_sendRawTransaction")
         assert daemon.step() is False  # the finalization is sent, its receipt lost
         link_of(contract).restore()
-        assert _pending(rpc) == 1 and marketplace.get_round(task_id, 1).status is RoundStatus.OPEN
+        assert pending() == 1 and marketplace.get_round(task_id, 1).status is RoundStatus.OPEN
         time.sleep(0.25)  # past the daemon's wait
         failures: list[BaseException] = []
         second = threading.Thread(target=lambda: _record_failure(daemon.step, failures))
         second.start()
-        wait_for(lambda: _pending(rpc) == 2, 60, "the second finalization")
-        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
-        rpc.make_request("evm_mine", [])  # type: ignore[arg-type]  # both in one block: the first wins
+        wait_for(lambda: pending() == 2, 60, "the second finalization")
+        mine_pending(rpc)  # both in one block: the first wins
         second.join(timeout=60)
-    finally:
-        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     assert not failures and not second.is_alive()
     finalized = [e for e in marketplace.events("RoundFinalized", taskId=task_id) if isinstance(e, RoundFinalized)]
     assert [e.round for e in finalized] == [1] and marketplace.get_round(task_id, 1).status is RoundStatus.SETTLED
     assert [e["event"] for e in events] == ["aggregating", "chain_unavailable", "aggregating", "skipped", "finalized",
                                             "settled"]  # fmt: skip
     assert events[4]["found_on_chain"] and daemon.log.finalized == [(task_id, 1)]
-
-
-def _pending(rpc) -> int:  # type: ignore[no-untyped-def]
-    """Transactions Anvil holds unmined (automine off)."""
-    return int(rpc.make_request("txpool_status", [])["result"]["pending"], 16)
 
 
 def _record_failure(step, failures: list[BaseException]) -> None:  # type: ignore[no-untyped-def]
@@ -186,23 +168,12 @@ def test_a_submission_still_pending_after_an_outage_is_not_an_error(
     member.contract = flaky_contract(anvil.rpc_url, accounts[FIRST_DATA_OWNER], marketplace.address,
                                      cut_after="eth_sendRawTransaction")  # fmt: skip
     rpc = marketplace.session.w3.provider
-    events: list[FollowEvent] = []
-    stop = threading.Event()
-    follower = threading.Thread(target=follow_task, args=(member, market.task_id, events.append),
-                                kwargs={"poll_seconds": 0.2, "stop": stop})  # fmt: skip
-    rpc.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
-        follower.start()
+    with mining_on_demand(rpc) as pending, following(member, market.task_id, poll_seconds=0.2) as (events, follower):
         wait_for(lambda: any(e.kind == "retrying" for e in events), 60, "the lost receipt")
         link_of(member.contract).restore()
-        wait_for(lambda: _pending(rpc) == 2, 60, "the second submission")
-        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
-        rpc.make_request("evm_mine", [])  # type: ignore[arg-type]
+        wait_for(lambda: pending() == 2, 60, "the second submission")
+        mine_pending(rpc)
         wait_for(lambda: len(events) == 2, 60, "the refused repeat")
-    finally:
-        rpc.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
-        stop.set()
-        follower.join(timeout=30)
     assert not follower.is_alive() and [(e.kind, e.round) for e in events] == [("retrying", 1), ("skipped", 1)]
     assert events[1].detail == "AlreadySubmitted"
     index = marketplace.get_participant(market.task_id, member.address).index

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,10 @@ from typing import Any
 import pytest
 from protocol_support.market import AGGREGATOR, build_market
 from protocol_support.outage import silent_node
-from protocol_support.waiting import wait_for
+from protocol_support.waiting import following, wait_for
 
 from aggregator.round import RoundAggregator
 from client.commands.aggregate import CliDaemon
-from client.training_cli import FollowEvent, follow_task
 from marketplace.chain.events import RoundFinalized, RoundSettled
 from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus, TaskStatus
 from marketplace.ipfs import IpfsClient
@@ -125,22 +123,14 @@ def test_a_following_data_owner_tries_a_round_again_after_an_ipfs_outage(
 ) -> None:
     market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=1)
     member = market.data_owners[0]
-    events: list[FollowEvent] = []
-    stop = threading.Event()
-    follower = threading.Thread(target=follow_task, args=(member, market.task_id, events.append),
-                                kwargs={"poll_seconds": 0.1, "stop": stop})  # fmt: skip
     with silent_node() as stalled:  # its node accepts connections and never answers
         member.files = TaskFiles(stalled)
-        follower.start()
-        try:
-            wait_for(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
-        finally:
-            member.files = TaskFiles(ipfs)  # the node is back
-    try:
-        wait_for(lambda: any(e.kind == "submitted" for e in events), 60, "the submission")
-    finally:
-        stop.set()
-        follower.join(timeout=30)
+        with following(member, market.task_id, poll_seconds=0.1) as (events, _):
+            try:
+                wait_for(lambda: any(e.kind == "retrying" for e in events), 30, "a retry")
+            finally:
+                member.files = TaskFiles(ipfs)  # the node is back
+            wait_for(lambda: any(e.kind == "submitted" for e in events), 60, "the submission")
     kinds = [e.kind for e in events]
     assert "error" not in kinds and kinds.count("submitted") == 1 and set(kinds) <= {"retrying", "submitted"}
     assert "did not answer" in next(e.detail for e in events if e.kind == "retrying")

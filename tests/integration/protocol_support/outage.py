@@ -1,11 +1,12 @@
 """Services that fail: an IPFS node that hangs (it accepts connections on loopback and never answers, as a stuck
-node does), and a chain connection that can be cut and restored."""
+node does) or garbles its answers, a chain connection that can be cut and restored, and a chain that mines only
+when told."""
 
 from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -102,6 +103,23 @@ def flaky_contract(
     """`address`'s Marketplace signing as `account` over its own FlakyChain connection (the tests' shared one
     stays up)."""
     return MarketplaceContract(ChainSession(Web3(FlakyChain(rpc_url, cut_after)), account), address)
+
+
+@contextmanager
+def mining_on_demand(provider: Any) -> Iterator[Callable[[], int]]:
+    """Anvil (through `provider`) keeps transactions pending until `mine_pending`, as a chain with block times
+    does between blocks; yields the count of pending transactions. Automine is back on afterwards."""
+    provider.make_request("evm_setAutomine", [False])
+    try:
+        yield lambda: int(provider.make_request("txpool_status", [])["result"]["pending"], 16)
+    finally:
+        provider.make_request("evm_setAutomine", [True])
+
+
+def mine_pending(provider: Any) -> None:
+    """Mine every pending transaction in one block (in nonce order) and mine on each transaction again."""
+    provider.make_request("evm_setAutomine", [True])
+    provider.make_request("evm_mine", [])
 
 
 def link_of(contract: MarketplaceContract) -> FlakyChain:
