@@ -11,8 +11,8 @@ each grid's JSON under --work, and prints per setting how many cells miss "attac
 95%", "honest removed ≤ 5%" and "accuracy ≥ 0.97× attack-free FedAvg", with the cells that
 changed against the first setting. Writes benchmarks/results/beta_sweep.json (the summaries
 only; the runs stay in --work). Γ (`--gammas`, with `--datasets` to sweep one data set) bounds every
-update's norm before RFFL scores it against the aggregate: a smaller Γ leaves a clipped random or
-noisy update less of the aggregate to agree with, and also slows training.
+update's norm before RFFL scores it against the aggregate, and so how far the model moves per round;
+a server step size η (`--server-lrs`) scales the aggregate after scoring, which tells the two apart.
 
     python benchmarks/beta_sweep.py                                  # β = 1/3, 2/7, 1/4 (≈ 10 min each on 2 cores)
     python benchmarks/beta_sweep.py --betas 1/3 --windows all 12 10  # β = 1/3: no window, W = 12, W = 10
@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         value = Fraction(beta)
         if not 0 < value < 1:
             parser.error(f"β must be a fraction in (0, 1), got {beta}")
+    for gamma in args.gammas or []:
+        if not float(gamma) > 0:
+            parser.error(f"Γ must be positive, got {gamma}")
     if args.reuse and args.work is None:
         parser.error("--reuse needs --work")
     work = args.work or Path(tempfile.mkdtemp(prefix="fedmarket-beta-"))
@@ -166,8 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     for server_lr in args.server_lrs or [None]:
         extra = shared + ([] if server_lr is None else ["--server-lr", server_lr])
         for gamma in args.gammas or [None]:
-            if gamma is not None and not float(gamma) > 0:
-                parser.error(f"Γ must be positive, got {gamma}")
             for beta in args.betas:
                 for window in args.windows:
                     grid = grid_path(work, beta, window, gamma, extra)

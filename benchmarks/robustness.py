@@ -170,7 +170,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         momentum=job.get("momentum", 0.0),
         standalone=job.get("standalone", False),
         split=job.get("split", "dirichlet"),
-        server_lr=job.get("server_lr", 1.0) if job["server"] == "pipeline" else 1.0,
+        server_lr=job.get("server_lr", 1.0),  # the simulator applies it to the pipeline's aggregate only
     )
     started = time.perf_counter()
     result = run_simulation(config).to_json()
