@@ -42,14 +42,14 @@ register_serve(app)
 @app.callback()
 def main(
     ctx: typer.Context,
-    rpc_url: str | None = typer.Option(None, help="JSON-RPC URL of the chain [env FEDMARKET_RPC_URL]."),
-    ipfs_api: str | None = typer.Option(None, help="Kubo-compatible IPFS RPC API URL [env FEDMARKET_IPFS_API]."),
+    rpc_url: str | None = typer.Option(None, help="JSON-RPC URL of the chain (env FEDMARKET_RPC_URL)."),
+    ipfs_api: str | None = typer.Option(None, help="Kubo-compatible IPFS RPC API URL (env FEDMARKET_IPFS_API)."),
     chain_id: int | None = typer.Option(None, help="Refuse to talk to a chain with another id."),
     marketplace: str | None = typer.Option(None, help="Marketplace contract address."),
     account: str | None = typer.Option(None, help="Address (or keystore file) to sign with."),
-    keystore: Path | None = typer.Option(None, help="Folder of key files [default ~/.fedmarket/keystore]."),
+    keystore: Path | None = typer.Option(None, help="Folder of key files (default ~/.fedmarket/keystore)."),
     gas_limit: int | None = typer.Option(None, "--gas", help="Gas limit for every transaction (default: estimate)."),
-    config: Path | None = typer.Option(None, help="TOML config file [default ~/.fedmarket/config.toml]."),
+    config: Path | None = typer.Option(None, help="TOML config file (default ~/.fedmarket/config.toml)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     dev_account: int | None = typer.Option(
         None, min=0, help="DEV ONLY: sign with the local dev chain's well-known account N (public keys)."

@@ -133,7 +133,7 @@ def run(
     x25519_key: Path = typer.Option(..., "--x25519-key", help="The aggregator's X25519 key file."),
     task: int | None = typer.Option(None, help="Serve only this task and exit once it is closed and settled."),
     state_dir: Path | None = typer.Option(
-        None, help="Progress files and round log [default ~/.fedmarket/aggregator-ADDRESS/]."
+        None, help="Progress files and round log (default ~/.fedmarket/aggregator-ADDRESS/)."
     ),
     state_file: Path | None = typer.Option(
         None, help="Round log (JSON lines); its folder holds the progress files. Kept for scripts; prefer --state-dir."

@@ -124,10 +124,13 @@ def audit(
     model_file: Path | None = typer.Option(None, "--model", help="Also check a local model file is the task's."),
     basic: bool = typer.Option(False, help="Only the basic chain + IPFS checks (no proofs, rules or Shapley)."),
 ) -> None:
-    """Verify a task's rounds with no trust in the aggregator; exit status 1 if any check fails, 2 if the chain or
-    the IPFS node stopped answering before the audit was complete (nothing is judged by what could not be read).
+    """Verify a task's rounds with no trust in the aggregator.
 
     Checks each round's aggregation, model commitment and file, rules, proof, contributions and payouts.
+
+    Exit status 1: a check failed. Exit status 2: the chain or the IPFS node stopped answering first.
+
+    An incomplete audit judges nothing: what could not be read is neither passed nor failed.
 
     Example: fedmarket audit 1 --model model.safetensors
     """

@@ -29,7 +29,7 @@ def demo(
                                "skip the Groth16 setup for n=3)."),
     alpha: float = typer.Option(0.5, min=0.01, help="Dirichlet concentration of the non-IID split (small = skewed)."),
     seed: int = typer.Option(0, help="Seed for the data split, model init and training."),
-    report_dir: Path | None = typer.Option(None, "--report", help="Report folder [default reports/demo-<time>]."),
+    report_dir: Path | None = typer.Option(None, "--report", help="Report folder (default reports/demo-<time>)."),
     live: bool = typer.Option(True, help="Live display (off: one line per event, for logs)."),
     dashboard: bool = typer.Option(True, help="Index the chain and serve the web dashboard on 127.0.0.1 meanwhile."),
     keep_open: bool = typer.Option(False, help="After the report, keep the chain, IPFS node and dashboard up until "

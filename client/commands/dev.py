@@ -42,7 +42,9 @@ def write_dev_config(path: Path, rpc_url: str, ipfs_api: str, marketplace: str) 
 @reports_errors
 def up(
     ctx: typer.Context,
-    config_out: Path | None = typer.Option(None, "--write-config", help="Config to write [~/.fedmarket/dev.toml]."),
+    config_out: Path | None = typer.Option(
+        None, "--write-config", help="Config to write (default ~/.fedmarket/dev.toml)."
+    ),
     accounts: int = typer.Option(20, min=2, help="Funded dev accounts."),
 ) -> None:
     """Start Anvil and an IPFS node, deploy the Marketplace, print the URLs; runs until Ctrl-C.

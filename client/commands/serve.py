@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 @reports_errors
 def serve(
     ctx: typer.Context,
-    db_url: str | None = typer.Option(None, help="SQLAlchemy URL of the index [default: a local SQLite file]."),
+    db_url: str | None = typer.Option(None, help="SQLAlchemy URL of the index (default: a local SQLite file)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     start_block: int = typer.Option(0, help="First block to index."),

@@ -148,8 +148,11 @@ def model(
 ) -> None:
     """Download the task's current (after the last round: final) model and verify it against the chain.
 
-    The file's CID is recomputed locally and compared with the CID the contract recorded; the tensors are
-    checked against the spec's shapes. Example: fedmarket task model 1 --out model.safetensors
+    The file's CID is recomputed locally and compared with the CID the contract recorded.
+
+    The tensors are checked against the spec's shapes.
+
+    Example: fedmarket task model 1 --out model.safetensors
     """
     state = state_of(ctx)
     contract = state.marketplace(signed=False)
