@@ -12,7 +12,7 @@ from client.accounts import create_account, create_x25519_key, import_account, l
 from client.commands import audit as audit_commands
 from client.commands import participate
 from client.commands.aggregate import aggregate_app
-from client.commands.context import State, console, password
+from client.commands.context import State, console, password, shown
 from client.commands.demo import register as register_demo
 from client.commands.dev import dev_app
 from client.commands.serve import register as register_serve
@@ -67,13 +67,13 @@ def main(
     try:
         settings = resolve_settings(flags, config)
     except FedmarketError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {shown(exc)}")
         raise typer.Exit(1) from None
     ctx.obj = State(settings, as_json, dev_account)
 
 
 def _fail(exc: FedmarketError) -> typer.Exit:
-    console.print(f"[red]error:[/red] {exc}")
+    console.print(f"[red]error:[/red] {shown(exc)}")
     return typer.Exit(1)
 
 
@@ -88,7 +88,8 @@ def account_new(ctx: typer.Context) -> None:
         stored = create_account(state.settings.keystore, password(confirm=True))
     except FedmarketError as exc:
         raise _fail(exc) from None
-    state.emit({"address": stored.address, "path": str(stored.path)}, f"created {stored.address} in {stored.path}")
+    created = f"created {stored.address} in {shown(stored.path)}"
+    state.emit({"address": stored.address, "path": str(stored.path)}, created)
 
 
 @account_app.command("import")
@@ -119,8 +120,8 @@ def account_list(ctx: typer.Context) -> None:
         return
     table = Table("address", "key file")
     for stored in accounts:
-        table.add_row(stored.address, str(stored.path))
-    console.print(table if accounts else f"no accounts in {state.settings.keystore}")
+        table.add_row(stored.address, shown(stored.path))
+    console.print(table if accounts else f"no accounts in {shown(state.settings.keystore)}")
 
 
 @account_app.command("x25519-new")
@@ -137,7 +138,7 @@ def account_x25519_new(
         public_hex = create_x25519_key(path, password(confirm=True))
     except FedmarketError as exc:
         raise _fail(exc) from None
-    state.emit({"public_key": public_hex, "path": str(path)}, f"public key {public_hex} (private key in {path})")
+    state.emit({"public_key": public_hex, "path": str(path)}, f"public key {public_hex} (private key in {shown(path)})")
 
 
 @config_app.command("show")
@@ -154,7 +155,7 @@ def config_show(ctx: typer.Context) -> None:
         return
     table = Table("setting", "value", "from")
     for name, (value, source) in rows.items():
-        table.add_row(name, "" if value is None else str(value), source)
+        table.add_row(name, "" if value is None else shown(value), shown(source))
     console.print(table)
 
 

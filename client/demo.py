@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from aggregator import attacks
@@ -410,7 +411,7 @@ def _run(config: DemoConfig, console: Console, chain: LocalAnvil, ipfs_node: Loc
     for thread in threads:
         thread.join(timeout=30)
     if errors:
-        console.print("[yellow]data-owner errors:[/yellow] " + "; ".join(errors))
+        console.print("[yellow]data-owner errors:[/yellow] " + escape("; ".join(errors)))
     result.phase_seconds["rounds"] = round(time.perf_counter() - t0, 1)
     result.prove_seconds = _prove_seconds(folder / "aggregator-rounds.jsonl")
     result.refusals = _refusals(folder / "aggregator-rounds.jsonl")
@@ -576,7 +577,8 @@ def render(result: DemoResult, console: Console) -> None:
     for column in ("round", "check", "result"):
         audit.add_column(column)
     for c in result.audit:
-        audit.add_row(str(c.round), c.name, "[green]pass[/green]" if c.passed else f"[red]FAIL[/red] {c.detail}")
+        verdict = "[green]pass[/green]" if c.passed else f"[red]FAIL[/red] {escape(c.detail)}"
+        audit.add_row(str(c.round), c.name, verdict)
     console.print(audit)
     gas_table = Table(title="gas per call")
     for column in ("call", "count", "mean gas", "max gas"):
@@ -595,6 +597,6 @@ def render(result: DemoResult, console: Console) -> None:
     if result.prove_seconds:
         console.print(f"Groth16 rules proof per round: {_seconds_text(result.prove_seconds)} "
                       "(UNSAFE single-party setup: dev only)")  # fmt: skip
-    console.print(f"updates refused by the aggregator: {'; '.join(result.refusals) or 'none'}")
+    console.print(f"updates refused by the aggregator: {escape('; '.join(result.refusals)) or 'none'}")
     console.print(f"final test accuracy {result.final_accuracy:.3f}; demo took {result.seconds:.1f} s; "
-                  f"report: {result.report_path}")  # fmt: skip
+                  f"report: {escape(str(result.report_path))}")  # fmt: skip

@@ -20,7 +20,7 @@ import typer
 from aggregator.daemon import AggregatorDaemon
 from aggregator.round import RoundAggregator
 from client.accounts import load_x25519_key
-from client.commands.context import console, password, reports_errors, state_of
+from client.commands.context import console, password, reports_errors, shown, state_of
 from client.settings import default_home
 from marketplace.chain.events import RoundFinalized
 
@@ -159,10 +159,10 @@ def run(
         if state.as_json:
             typer.echo(json.dumps(entry, default=str))
         else:
-            console.print(" ".join(f"{k}={v}" for k, v in entry.items()))
+            console.print(" ".join(f"{k}={shown(v)}" for k, v in entry.items()))
 
     daemon = CliDaemon(aggregator, folder, [task] if task is not None else None, poll, report)
-    state.note(f"aggregator {address} watching {state.settings.rpc_url} (state in {folder}); Ctrl-C stops")
+    state.note(f"aggregator {address} watching {state.settings.rpc_url} (state in {shown(folder)}); Ctrl-C stops")
     try:
         serve(daemon, task, stop, poll)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from client.commands.cid import matches_cid
-from client.commands.context import console, fail, reports_errors, state_of
+from client.commands.context import console, fail, reports_errors, shown, state_of
 from marketplace.chain.events import RewardCredited, RoundFinalized, RoundSettled
 from marketplace.chain.marketplace_contract import MarketplaceContract
 from marketplace.errors import FedmarketError, ServiceUnavailableError
@@ -145,7 +145,8 @@ def audit(
     else:
         table = Table("round", "check", "result", "detail", title=f"audit of task {task_id}")
         for c in checks:
-            table.add_row(str(c.round), c.name, "[green]pass[/green]" if c.passed else "[red]FAIL[/red]", c.detail)
+            verdict = "[green]pass[/green]" if c.passed else "[red]FAIL[/red]"
+            table.add_row(str(c.round), c.name, verdict, shown(c.detail))
         console.print(table)
         console.print(f"[red]{len(failed)} check(s) failed[/red]" if failed else f"[green]all {len(checks)} checks "
                       "passed[/green]")  # fmt: skip

@@ -12,6 +12,7 @@ import typer
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
+from rich.markup import escape
 from web3 import Web3
 
 from client.accounts import PASSWORD_ENV, find_account, load_account
@@ -112,12 +113,18 @@ def state_of(ctx: typer.Context) -> State:
     return state
 
 
+def shown(value: object) -> str:
+    """Text from outside (an error, a path, a log entry) printed as it is: rich reads "[...]" as a style tag,
+    so "[Errno 111]" vanished and a "[/ip4/...]" raised a markup error instead of printing."""
+    return escape(str(value))
+
+
 def fail(message: str, as_json: bool = False, code: int = 1) -> typer.Exit:
     """Print one error line (JSON on stdout with --json) and return the exit to raise."""
     if as_json:
         typer.echo(json.dumps({"error": message}))
     else:
-        err_console.print(f"[red]error:[/red] {message}")
+        err_console.print(f"[red]error:[/red] {shown(message)}")
     return typer.Exit(code)
 
 

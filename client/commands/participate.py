@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from client.commands.context import State, console, eth, reports_errors, state_of
+from client.commands.context import State, console, eth, reports_errors, shown, state_of
 from client.data_owner import DataOwner
 from client.training import TrainConfig, evaluate, model_delta, train_local
 from client.training_cli import FollowEvent, follow_task
@@ -155,7 +155,7 @@ def run(
         if state.as_json:
             typer.echo(json.dumps({"event": event.kind, "round": event.round, "detail": event.detail}))
         else:
-            console.print(f"round {event.round}: {event.kind} {event.detail}")
+            console.print(f"round {event.round}: {event.kind} {shown(event.detail)}")
 
     try:
         sent = follow_task(owner, task_id, show, poll_seconds=poll)

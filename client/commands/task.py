@@ -9,7 +9,7 @@ import typer
 from rich.live import Live
 
 from client.commands.cid import matches_cid
-from client.commands.context import console, eth, reports_errors, state_of
+from client.commands.context import console, eth, reports_errors, shown, state_of
 from client.commands.views import as_dicts, round_views, rounds_table, task_summary, terms_table
 from client.owner import publish_task
 from client.spec_file import load_spec_file
@@ -51,7 +51,8 @@ def publish(
             raise FedmarketError(f"the account holds {held} of token {terms.token}; the reward needs {terms.reward}",
                                  hint="acquire the tokens or lower [task] reward")  # fmt: skip
     if dry_run:
-        state.emit({"checked": str(spec), "ok": True}, f"[green]{spec}: every check passed[/green]; nothing spent")
+        passed = f"[green]{shown(spec)}: every check passed[/green]; nothing spent"
+        state.emit({"checked": str(spec), "ok": True}, passed)
         return
     proof = loaded.protocol.proof if loaded.protocol is not None else "legacy (FedAvg, no protocol)"
     rule_version = loaded.protocol.rule_version if loaded.protocol is not None else ""
@@ -170,7 +171,7 @@ def model(
     state.emit(
         {"task_id": task_id, "model_cid": info.model_cid, "path": str(out), "bytes": len(data), "final": final,
          "verified": how},
-        f"{'final' if final else 'current'} model {info.model_cid} → {out} ({len(data):,} bytes; CID {how})",
+        f"{'final' if final else 'current'} model {info.model_cid} → {shown(out)} ({len(data):,} bytes; CID {how})",
     )  # fmt: skip
 
 

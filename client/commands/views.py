@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from marketplace.chain.events import RewardCredited, RoundFinalized, RoundSettled, Slashed
@@ -62,7 +63,7 @@ def terms_table(summary: dict[str, Any]) -> Table:
     for key, value in summary.items():
         if key in ("reward", "stake"):
             value = f"{value / WEI:.6f} {summary['token'] if summary['token'] == 'ETH' else 'tokens'}"
-        table.add_row(key.replace("_", " "), str(value))
+        table.add_row(key.replace("_", " "), escape(str(value)))
     return table
 
 
