@@ -96,12 +96,14 @@ def account_page(request: Request, address: AddressPath, db: Db) -> HTMLResponse
 
 
 @router.get("/ipfs/{cid}")
-def ipfs_proxy(cid: str, st: State) -> Response:
+def ipfs_proxy(cid: str, db: Db, st: State) -> Response:
     """Serve a CID named on chain from the configured node (bounded), so CID links work without a gateway."""
     try:
         cid = normalize_cid(cid)
     except FedmarketError as exc:
         raise HTTPException(400, str(exc)) from None
+    if not views.names_cid(db, cid):
+        raise HTTPException(404, f"{cid} is not named by any indexed task, round, update or dispute")
     if not st.content.enabled:
         raise HTTPException(503, "no IPFS node configured for this service")
     try:

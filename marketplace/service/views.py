@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from marketplace.service import schemas as s
@@ -36,6 +36,19 @@ def summary(task: TaskRow) -> s.TaskSummary:
         unverified=task.unverified, verifier=task.verifier, spec_cid=task.spec_cid, model_cid=task.model_cid,
         join_deadline=task.join_deadline, created_block=task.created_block,
     )  # fmt: skip
+
+
+def names_cid(db: Session, cid: str) -> bool:
+    """Whether an indexed event named `cid` (a task's spec or models, a round's models, an update, dispute
+    evidence): the dashboard's IPFS proxy serves those and nothing else, so it is no open gateway."""
+    named = union_all(
+        select(TaskRow.task_id).where((TaskRow.spec_cid == cid) | (TaskRow.initial_model_cid == cid)
+                                      | (TaskRow.model_cid == cid)),
+        select(RoundRow.task_id).where((RoundRow.global_model_cid == cid) | (RoundRow.model_cid == cid)),
+        select(SubmissionRow.task_id).where(SubmissionRow.update_cid == cid),
+        select(DisputeRow.task_id).where(DisputeRow.evidence_cid == cid),
+    ).subquery()
+    return db.execute(select(func.count()).select_from(select(named).limit(1).subquery())).scalar_one() > 0
 
 
 def list_tasks(

@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from web3 import Web3
 
-from marketplace.ipfs import LocalIpfsNode
+from marketplace.ipfs import IpfsClient, LocalIpfsNode
 from marketplace.service.server import running_service
 
 pytestmark = pytest.mark.integration
@@ -159,6 +159,12 @@ def test_cors_and_pages(api: httpx.Client, world: World) -> None:
     spec = api.get(f"/ipfs/{world.spec_cid}")
     assert spec.status_code == 200 and b"digits-service-test" in spec.content
     assert api.get("/ipfs/not-a-cid").status_code == 400
+    model_cid = api.get(f"/api/tasks/{world.task_b}").json()["model_cid"]
+    assert api.get(f"/ipfs/{model_cid}").status_code == 200
+    # held by the node, named by no event: the proxy is no open gateway
+    stray = IpfsClient(world.ipfs_api).add(b"not part of any task")
+    refused = api.get(f"/ipfs/{stray}")
+    assert refused.status_code == 404 and "not named by any indexed" in refused.json()["detail"]
 
 
 def test_app_without_ipfs_still_answers(world: World, tmp_path: Path) -> None:
