@@ -145,3 +145,12 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def eth(wei: int) -> str:
     return f"{wei / 10**18:.6f}"
+
+
+def paid_text(wei: int, token: str) -> str:
+    """A payment as people read it: six decimals and its unit, and dust that six decimals would print as
+    0.000000 (an owner's refund of a payout split's rounding) in wei or base units."""
+    native = int(token, 16) == 0
+    if 0 < wei < 10**12:
+        return f"{wei} wei" if native else f"{wei} base units of token {token}"
+    return f"{eth(wei)} ETH" if native else f"{eth(wei)} of token {token}"

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from client.commands.context import State, console, eth, reports_errors, shown, state_of
+from client.commands.context import State, console, eth, paid_text, reports_errors, shown, state_of
 from client.data_owner import DataOwner
 from client.training import TrainConfig, evaluate, model_delta, train_local
 from client.training_cli import FollowEvent, follow_task
@@ -183,9 +183,11 @@ def earnings(
         payout, closed = contract.payout_of(tid, me)
         if task_id is None and not part.joined and payout.total == 0:
             continue
+        # the contract zeroes a payout once it is taken; what was taken is in the Withdrawn events
+        taken = sum(e.amount for e in contract.events("Withdrawn", taskId=tid, account=me) if isinstance(e, Withdrawn))
         rows.append({"task_id": tid, "earned": payout.earned, "stake": payout.stake, "total": payout.total,
                      "withdrawable": closed and not part.withdrawn and payout.total > 0,
-                     "withdrawn": part.withdrawn})  # fmt: skip
+                     "withdrawn": part.withdrawn, "withdrawn_amount": taken})  # fmt: skip
     if state.as_json:
         state.emit(rows, "")
         return
@@ -193,7 +195,9 @@ def earnings(
 
     table = Table("task", "earned", "stake back", "total", "state", title=f"earnings of {me} (ETH)")
     for r in rows:
-        phase = "withdrawn" if r["withdrawn"] else "withdraw now" if r["withdrawable"] else "task not closed"
+        phase = "withdraw now" if r["withdrawable"] else "task not closed" if not r["withdrawn"] else ""
+        if r["withdrawn_amount"]:
+            phase = f"withdrew {eth(r['withdrawn_amount'])}" + (f"; {phase}" if phase else "")
         table.add_row(str(r["task_id"]), eth(r["earned"]), eth(r["stake"]), eth(r["total"]), phase)
     console.print(table if rows else f"{me} has joined no task")
 
@@ -206,5 +210,7 @@ def withdraw(ctx: typer.Context, task_id: int = typer.Argument(..., help="Task i
     """
     state = state_of(ctx)
     result = state.marketplace().withdraw(task_id)
-    amount = sum(e.amount for e in result.all(Withdrawn))
-    state.emit({"task_id": task_id, "amount": amount, "gas": result.gas_used}, f"withdrew {eth(amount)} ETH")
+    paid = result.all(Withdrawn)
+    amount = sum(e.amount for e in paid)
+    state.emit({"task_id": task_id, "amount": amount, "gas": result.gas_used},
+               f"withdrew {paid_text(amount, paid[0].token)}")  # fmt: skip

@@ -9,7 +9,7 @@ import typer
 from rich.live import Live
 
 from client.commands.cid import matches_cid
-from client.commands.context import console, eth, reports_errors, shown, state_of
+from client.commands.context import console, eth, paid_text, reports_errors, shown, state_of
 from client.commands.views import as_dicts, round_views, rounds_table, task_summary, terms_table
 from client.owner import publish_task
 from client.spec_file import load_spec_file
@@ -199,8 +199,10 @@ def refund(ctx: typer.Context, task_id: int = typer.Argument(..., help="Task id.
     """
     state = state_of(ctx)
     result = state.marketplace().withdraw(task_id)
-    amount = sum(e.amount for e in result.all(Withdrawn))
-    state.emit({"task_id": task_id, "amount": amount, "gas": result.gas_used}, f"refunded {eth(amount)} ETH")
+    paid = result.all(Withdrawn)
+    amount = sum(e.amount for e in paid)
+    state.emit({"task_id": task_id, "amount": amount, "gas": result.gas_used},
+               f"refunded {paid_text(amount, paid[0].token)}")  # fmt: skip
 
 
 @task_app.command("list")

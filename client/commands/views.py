@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.markup import escape
@@ -58,11 +59,25 @@ def task_summary(info: TaskInfo) -> dict[str, Any]:
     }
 
 
+def duration_text(seconds: int) -> str:
+    """Seconds as the spec file writes them ("1h", "7d", "1h 30m"); 0 stays "0s"."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts) or "0s"
+
+
 def terms_table(summary: dict[str, Any]) -> Table:
     table = Table("term", "value", title=f"task {summary['task_id']}", show_header=False)
     for key, value in summary.items():
         if key in ("reward", "stake"):
             value = f"{value / WEI:.6f} {summary['token'] if summary['token'] == 'ETH' else 'tokens'}"
+        elif key == "join_deadline":
+            value = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        elif key in ("submission_period", "aggregation_period", "dispute_window"):
+            value = duration_text(value)
         table.add_row(key.replace("_", " "), escape(str(value)))
     return table
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from client.commands.hints import explain
+from client.commands.views import duration_text
 from client.spec_file import SpecFileError, load_spec_file, parse_amount, parse_duration
 from marketplace.errors import ContractRevert, DataSchemaError
 from marketplace.task_spec import ProtocolSpec
@@ -49,6 +50,11 @@ def test_amounts_and_durations() -> None:
         parse_amount("1 bitcoin", "x")
     with pytest.raises(SpecFileError, match="duration"):
         parse_duration("soon", "x")
+    # `task show` writes a period back the way the spec wrote it
+    for written in ("45s", "30m", "1h", "7d"):
+        assert parse_duration(duration_text(parse_duration(written, "x")), "x") == parse_duration(written, "x")
+    assert duration_text(parse_duration("90s", "x")) == "1m 30s" and duration_text(0) == "0s"
+    assert duration_text(parse_duration("1.5h", "x")) == "1h 30m" and duration_text(86400 + 5) == "1d 5s"
 
 
 def test_a_good_spec_loads(tmp_path: Path) -> None:
