@@ -10,7 +10,7 @@ from aggregator.fedavg import apply_weighted_updates, sample_weights
 from aggregator.record import RoundRecord
 from marketplace.chain.events import UpdateSubmitted
 from marketplace.chain.marketplace_contract import (
-    PPM,
+    REPUTATION_ONE,
     ZERO_POINT,
     CallResult,
     MarketplaceContract,
@@ -165,7 +165,7 @@ class RoundAggregator:
             commitments=tuple(submitted[i].commitment if i in submitted else ZERO_POINT for i in indices),
             poseidons=tuple(submitted[i].poseidon if i in submitted else 0 for i in indices),
             weights=tuple(contributions),
-            reputations=tuple(PPM if c else 0 for c in contributions),
+            reputations=tuple(REPUTATION_ONE if c else 0 for c in contributions),
             contributions=tuple(contributions),
         )
         finalize = self.contract.finalize_round(task_id, round_, report)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from marketplace.chain.events import RewardCredited, RoundFinalized, RoundSettled, Slashed
-from marketplace.chain.marketplace_contract import PPM, MarketplaceContract, TaskInfo, TaskStatus
+from marketplace.chain.marketplace_contract import REPUTATION_ONE, MarketplaceContract, TaskInfo, TaskStatus
 
 WEI = 10**18
 
@@ -99,7 +99,7 @@ def round_views(contract: MarketplaceContract, task_id: int) -> list[RoundView]:
         if view is None:
             continue
         view.model_cid = event.model_cid
-        view.reputations = [r / PPM for r in event.reputations]
+        view.reputations = [r / REPUTATION_ONE for r in event.reputations]
         view.contributions = list(event.contributions)
         view.weights = list(event.weights)
         view.removed = [i for i in range(len(event.weights)) if event.removals >> i & 1]

@@ -101,7 +101,7 @@ class Round(BaseModel):
     aggregate_deadline: int
     dispute_deadline: int | None
     weights: list[Amount] | None
-    reputations: list[Amount] | None = Field(description="RFFL reputations in parts per million")
+    reputations: list[Amount] | None = Field(description="RFFL reputations, fixed point: 2^20 (1048576) = 1")
     contributions: list[str] | None = Field(description="signed int128 contribution values")
     removed: list[int] = Field(description="join indices of data owners removed in this round")
     accuracy: float | None

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
+from marketplace.chain.marketplace_contract import REPUTATION_ONE
 from marketplace.service import schemas as s
 from marketplace.service.content import ContentStore
 from marketplace.service.db import (
@@ -182,7 +183,7 @@ def series(db: Session, task: TaskRow, rows: list[RoundRow]) -> s.Series:
         cum_share, cum_paid = 0.0, 0
         for k, r in enumerate(finalized):
             reps, values, total = reps_by_round[k], positive[k], totals[k]
-            reputation.append(reps[member.index] / 1e6 if member.index < len(reps) else None)
+            reputation.append(reps[member.index] / REPUTATION_ONE if member.index < len(reps) else None)
             if total and member.index < len(values):
                 cum_share += values[member.index] / total
             contribution.append(round(cum_share, 6))

@@ -18,7 +18,14 @@ from web3 import Web3
 from aggregator.round import RoundAggregator
 from client.data_owner import DataOwner
 from client.owner import TaskTerms, publish_task
-from marketplace.chain.marketplace_contract import ETH, ZERO_POINT, MarketplaceContract, RoundReport, Rules
+from marketplace.chain.marketplace_contract import (
+    ETH,
+    REPUTATION_ONE,
+    ZERO_POINT,
+    MarketplaceContract,
+    RoundReport,
+    Rules,
+)
 from marketplace.chain.marketplace_contract import TaskTerms as ChainTerms
 from marketplace.chain.session import ChainSession
 from marketplace.data import dirichlet_split, load_builtin, split_holdout
@@ -130,14 +137,15 @@ def _run_task_b(
     aggregator = market.with_session(sessions[AGGREGATOR])
     n = len(members)
     removed_mask = 0
-    reputation = [400_000, 300_000, 200_000, 100_000]
+    step = REPUTATION_ONE // 16  # binary fractions: the API returns them exactly (0.375, 0.3125, ...)
+    reputation = [6 * step, 4 * step, 2 * step, step]
     for round_ in range(1, B_ROUNDS + 1):
         active = [i for i in range(n) if not (removed_mask >> i) & 1]
         for i in active:
             members[i].submit_update(task_id, round_, f"bafkqaaaround{round_}owner{i}", bytes([round_, i]) * 16)
         removals = 1 << B_REMOVED_INDEX if round_ == B_REMOVED_ROUND else 0
         gone = removed_mask | removals
-        reputation = [0 if (gone >> i) & 1 else r + 50_000 * (i % 2) for i, r in enumerate(reputation)]
+        reputation = [0 if (gone >> i) & 1 else r + step * (i % 2) for i, r in enumerate(reputation)]
         contributions = tuple(0 if (gone >> i) & 1 else 10 + 5 * i + round_ for i in range(n))
         weights = tuple(0 if (gone >> i) & 1 else 1 for i in range(n))
         report = RoundReport(

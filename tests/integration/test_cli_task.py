@@ -121,6 +121,8 @@ def test_full_task_through_the_commands(
 
     status = cli(base, "task", "status", str(task_id))
     assert status["status"] == "finished" and [r["status"] for r in status["rounds_detail"]] == ["settled"] * 2
+    # RFFL reputations are normalised: read at the chain's scale (2^20 = 1) they sum to 1
+    assert all(abs(sum(r["reputations"]) - 1) < 1e-5 for r in status["rounds_detail"])
     model = workdir / "model.safetensors"
     assert cli(base, "task", "model", str(task_id), "--out", str(model))["final"] is True
     audited = cli(base, "audit", str(task_id), "--model", str(model))

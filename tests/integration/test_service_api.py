@@ -106,8 +106,8 @@ def test_removal_slash_and_series(api: httpx.Client, world: World) -> None:
     assert series["rounds"] == list(range(1, B_ROUNDS + 1)) and len(series["owners"]) == len(B_OWNERS)
     assert series["removals"] == [{"round": B_REMOVED_ROUND, "index": B_REMOVED_INDEX,
                                    "address": world.removed_address}]  # fmt: skip
-    assert series["owners"][0]["reputation"] == [0.4, 0.4, 0.4]
-    assert series["owners"][1]["reputation"] == [0.35, 0.4, 0.45]
+    assert series["owners"][0]["reputation"] == [0.375, 0.375, 0.375]  # as posted, in units of 2^-20
+    assert series["owners"][1]["reputation"] == [0.3125, 0.375, 0.4375]
     assert all(a is not None for a in series["accuracy"])  # B reuses A's real models: accuracy is computed
     payouts = [int(o["payout"][-1]) for o in series["owners"]]
     assert payouts[B_REMOVED_INDEX] < min(p for i, p in enumerate(payouts) if i != B_REMOVED_INDEX)

@@ -108,3 +108,9 @@ def test_cosine_filter_fixed_keeps_agreeing_rows() -> None:
     clip_weights = [fixedpoint.clip_factor(s, gamma_q) for s in fixedpoint.exact_squared_norms(q)]
     kept = fixedpoint.cosine_filter(q, clip_weights, 0)
     assert kept == [False, True, True, True, True, True]
+
+
+def test_reports_post_reputations_at_the_scale_readers_divide_by() -> None:
+    from marketplace.chain.marketplace_contract import REPUTATION_ONE
+
+    assert ONE == REPUTATION_ONE  # the CLI, the service and the dashboard read reputations / REPUTATION_ONE

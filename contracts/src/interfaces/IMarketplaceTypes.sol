@@ -116,7 +116,7 @@ interface IMarketplaceTypes {
         uint256[2][] commitments; // as submitted; (0, 0) for data owners that did not submit
         uint256[] poseidons; // as submitted; 0 for data owners that did not submit
         uint256[] weights; // integer aggregation weights, 0 = left out
-        uint256[] reputations; // RFFL reputations, parts per million
+        uint256[] reputations; // RFFL reputations after the round, fixed point 2^20 = 1 (the rules proof's scale)
         int128[] contributions; // round contribution values; payouts follow max(value, 0)
         uint256 removals; // bit i set: data owner i is removed from now on and slashed
         bytes proof;
