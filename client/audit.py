@@ -81,7 +81,7 @@ class RoundAudit:
 class AuditReport:
     task_id: int
     rounds: list[RoundAudit] = field(default_factory=list)
-    task_checks: list[Check] = field(default_factory=list)  # once per task (the verifier on chain)
+    task_checks: list[Check] = field(default_factory=list)  # once per task (recorded rules, the verifier)
 
     @property
     def passed(self) -> bool:
@@ -333,6 +333,16 @@ def _payout_check(ev: RoundEvidence, terms: TaskTerms) -> Check:
                   f"credits {paid} differ from pool·c_i/Σc = {expected}")  # fmt: skip
 
 
+def check_recorded_rules(terms: TaskTerms, spec: TaskSpec) -> Check:
+    """The chain's Rules name the Γ, α and β the spec runs: the dashboard and anyone reading the terms see those."""
+    assert spec.rules is not None
+    wanted = spec.rules.chain_record(spec.scale_bits)
+    recorded = {name: getattr(terms.rules, name) for name in wanted}
+    passed = recorded == wanted
+    detail = f"chain records {recorded}" + ("" if passed else f", the spec runs {wanted}")
+    return Check("rules recorded on chain", passed, detail, 0.0, "Python integers")
+
+
 def audit_task(
     contract: MarketplaceContract,
     files: TaskFiles,
@@ -355,6 +365,8 @@ def audit_task(
         except Exception:
             validation = None
     report = AuditReport(task_id)
+    if spec.rules is not None:
+        report.task_checks.append(check_recorded_rules(info.terms, spec))
     if vk is not None and spec.rules is not None and spec.rules.proof == "groth16":
         check = check_onchain_verifier(contract.session.w3, info.terms.verifier, vk, spec.rules.rule_version)
         report.task_checks.append(check)

@@ -13,9 +13,15 @@ from marketplace.data import Dataset
 from marketplace.errors import FedmarketError
 from marketplace.models import build_model, model_to_arrays, num_parameters
 from marketplace.task_files import TaskFiles
-from marketplace.task_spec import TaskSpec
+from marketplace.task_spec import ProtocolSpec, TaskSpec
 
 ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def recorded_rules(rules: Rules, protocol: ProtocolSpec | None, scale_bits: int) -> Rules:
+    """What the chain records of a protocol task's α, β and Γ: the protocol's (ProtocolSpec.chain_record), not
+    a second set a reader would take for them."""
+    return rules if protocol is None else replace(rules, **protocol.chain_record(scale_bits))
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ def publish_task(
     spec = make_spec(files.put_dataset(validation))
     deployed = None
     rules = spec.rules
+    terms = replace(terms, rules=recorded_rules(terms.rules, rules, spec.scale_bits))
     if rules is not None and rules.proof != "none" and int(terms.verifier, 16) == 0:
         if rules.proof == "groth16" and terms.min_participants != terms.max_participants:
             raise FedmarketError(

@@ -15,7 +15,7 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 
-from client.owner import TaskTerms
+from client.owner import TaskTerms, recorded_rules
 from client.training import TrainConfig
 from marketplace.chain.marketplace_contract import ETH, PayoutPolicy, Rules
 from marketplace.data import DataSchema, Dataset, load_data_file
@@ -272,6 +272,13 @@ def load_spec_file(path: Path) -> SpecFile:
         dispute_window=parse_duration(task.get("dispute_window", 0), "[task] dispute_window"),
         rules=_rules(_section(document, "rules", required=False)),
     )
+    scale_bits = int(task.get("scale_bits", 16))
+    protocol = _protocol(_section(document, "protocol", required=False), terms)
+    stated = sorted({"alpha", "beta", "clip_norm"} & set(_section(document, "rules", required=False)))
+    if protocol is not None and stated:
+        raise SpecFileError(f"[rules] {', '.join(stated)}: a task with [protocol] sets alpha, beta and gamma there",
+                            hint="keep slash and payout in [rules]; the chain records [protocol]'s values")  # fmt: skip
+    terms = replace(terms, rules=recorded_rules(terms.rules, protocol, scale_bits))
     return SpecFile(
         path=path,
         name=str(_required(task, "task", "name")),
@@ -284,7 +291,7 @@ def load_spec_file(path: Path) -> SpecFile:
         terms=terms,
         training=_training(_section(document, "training", required=False)),
         aggregation=dict(_section(document, "aggregation", required=False)),
-        scale_bits=int(task.get("scale_bits", 16)),
+        scale_bits=scale_bits,
         model_seed=int(task.get("model_seed", 0)),
-        protocol=_protocol(_section(document, "protocol", required=False), terms),
+        protocol=protocol,
     )

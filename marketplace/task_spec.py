@@ -242,6 +242,15 @@ class ProtocolSpec:
         """The largest quantized magnitude a data owner may send."""
         return (1 << self.value_bits) - 1
 
+    def chain_record(self, scale_bits: int) -> dict[str, int]:
+        """The contract's Rules fields for Γ, α and β (Γ at the task's fixed-point scale, α and β in parts per
+        million): the values the aggregator runs and the proofs bind, so a reader of the chain sees those."""
+        return {
+            "clip_norm": round(self.gamma * 2**scale_bits),
+            "alpha_ppm": round(Fraction(self.alpha) * 1_000_000),
+            "beta_ppm": round(Fraction(self.beta) * 1_000_000),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "proof": self.proof,

@@ -82,7 +82,8 @@ def test_v2_rounds_accepted_on_chain_and_audited_clean(market: ProtocolMarket) -
 
     report = audit_task(contract, files, task_id, market.validation)
     assert report.passed, report.failures()
-    assert [c.name for c in report.task_checks] == ["verifier on chain"]  # the deployed verifier is the published key's
+    # the chain records the spec's Γ, α, β, and the deployed verifier is the published key's
+    assert [c.name for c in report.task_checks] == ["rules recorded on chain", "verifier on chain"]
     for audited in report.rounds:
         names = {c.name: c for c in audited.checks}
         assert {"aggregation", "model opening", "rules", PROOF, LINK, "contributions"} <= set(names)

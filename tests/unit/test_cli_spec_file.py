@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from client.audit import check_recorded_rules
 from client.commands.hints import explain
 from client.commands.views import duration_text
 from client.spec_file import SpecFileError, load_spec_file, parse_amount, parse_duration
+from marketplace.chain.marketplace_contract import Rules
 from marketplace.errors import ContractRevert, DataSchemaError
 from marketplace.task_spec import ProtocolSpec
 
@@ -98,6 +101,18 @@ def test_a_protocol_section_becomes_the_task_spec_rules(tmp_path: Path) -> None:
     task = spec.task_spec(cid)
     assert task.rules == spec.protocol and task.bound == spec.protocol.bound
     assert load_spec_file(write(tmp_path)).task_spec(cid).rules is None
+    # the chain records the α, β and Γ the aggregator runs (Γ at the task's scale, 2^16 by default)
+    recorded = spec.terms.rules
+    assert (recorded.alpha_ppm, recorded.beta_ppm, recorded.clip_norm) == (950_000, 333_333, 8 << 16)
+    halved = load_spec_file(write(tmp_path, text.replace('beta = "1/3"', 'beta = "1/3"\nalpha = "1/2"')))
+    assert halved.terms.rules.alpha_ppm == 500_000 and halved.terms.rules.slash_bps == 5_000
+    with pytest.raises(SpecFileError, match=r"\[rules\] alpha: a task with \[protocol\] sets"):
+        load_spec_file(write(tmp_path, text.replace("[protocol]", "[rules]\nalpha = 0.9\n[protocol]")))
+    # the auditor holds the chain's record to the spec
+    chain_terms = halved.terms.on_chain()
+    assert check_recorded_rules(chain_terms, halved.task_spec(cid)).passed
+    stale = check_recorded_rules(replace(chain_terms, rules=Rules()), halved.task_spec(cid))
+    assert not stale.passed and "'alpha_ppm': 500000" in stale.detail
 
 
 @pytest.mark.parametrize(
