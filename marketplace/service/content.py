@@ -2,7 +2,8 @@
 validation set from the round's model CID (computed once, lazily, and cached on the round's row).
 
 CIDs come from the chain, i.e. from anyone, so every fetch is size-capped and fails fast; failures are cached
-as well, so a missing CID costs one lookup, not one per page view.
+as well, so a missing CID costs one lookup, not one per page view. An unreachable node is not the CID's
+failure: nothing is cached then, and the next page view asks again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from sqlalchemy.orm import Session
 
 from marketplace.data import Dataset, decode_npz
-from marketplace.errors import FedmarketError
+from marketplace.errors import FedmarketError, ServiceUnavailableError
 from marketplace.ipfs import IpfsClient
 from marketplace.models import build_model, load_arrays
 from marketplace.service.db import RoundRow, SpecCache
@@ -57,6 +58,13 @@ class ContentStore:
 
     def spec_document(self, db: Session, cid: str) -> tuple[dict[str, Any] | None, str | None]:
         """The spec as JSON and an error text (one of the two is None); cached in the database."""
+        try:
+            return self._spec_document(db, cid)
+        except ServiceUnavailableError as exc:
+            return None, f"the IPFS node did not answer (asked again on the next view): {exc}"
+
+    def _spec_document(self, db: Session, cid: str) -> tuple[dict[str, Any] | None, str | None]:
+        """spec_document, raising ServiceUnavailableError (uncached) when the node cannot be reached."""
         cached = db.get(SpecCache, cid)
         if cached is not None:
             return cached.document, cached.error
@@ -68,6 +76,8 @@ class ContentStore:
             raw = self.fetch(cid, MAX_SPEC_BYTES)
             TaskSpec.from_json(raw)  # refuse what is not a valid spec, but keep the document as published
             document = json.loads(raw)
+        except ServiceUnavailableError:
+            raise
         except FedmarketError as exc:
             error = str(exc)
         db.merge(SpecCache(cid=cid, document=document, error=error))
@@ -80,14 +90,16 @@ class ContentStore:
         """Fill `row.accuracy` (or `row.accuracy_error`) once; later calls return at once."""
         if row.model_cid is None or row.accuracy is not None or row.accuracy_error is not None:
             return
-        document, error = self.spec_document(db, spec_cid)
-        if document is None:
-            row.accuracy_error = f"spec unavailable: {error}"
-        else:
-            try:
+        try:
+            document, error = self._spec_document(db, spec_cid)
+            if document is None:
+                row.accuracy_error = f"spec unavailable: {error}"
+            else:
                 row.accuracy = self._accuracy(TaskSpec.from_json(json.dumps(document).encode()), row.model_cid)
-            except (FedmarketError, ValueError, RuntimeError) as exc:
-                row.accuracy_error = str(exc)[:500]
+        except ServiceUnavailableError:
+            return  # left unset: the next view tries again
+        except (FedmarketError, ValueError, RuntimeError) as exc:
+            row.accuracy_error = str(exc)[:500]
         db.commit()
 
     def _accuracy(self, spec: TaskSpec, model_cid: str) -> float:

@@ -178,3 +178,22 @@ def test_app_without_ipfs_still_answers(world: World, tmp_path: Path) -> None:
         assert all(r["accuracy"] is None for r in client.get(f"/api/tasks/{world.task_a}/rounds").json())
         assert client.get(f"/ipfs/{world.spec_cid}").status_code == 503
     service.stop()
+
+
+def test_an_ipfs_outage_is_not_cached_as_the_content_missing(world: World, tmp_path: Path) -> None:
+    from marketplace.net import free_loopback_port
+    from marketplace.service.app import Service
+
+    dead = f"http://127.0.0.1:{free_loopback_port()}"  # nothing listens: every fetch is refused
+    service = Service.build(world.settings(f"sqlite:///{tmp_path / 'o.db'}", ipfs_api=dead))
+    service.indexer.sync()
+    with TestClient(service.app) as client:
+        task = client.get(f"/api/tasks/{world.task_a}").json()
+        assert task["spec"] is None and "unreachable" in task["spec_error"]
+        rounds = client.get(f"/api/tasks/{world.task_a}/rounds").json()
+        assert all(r["accuracy"] is None and r["accuracy_error"] is None for r in rounds)
+        service.app.state.service.content.api_url = world.ipfs_api  # the node answers again
+        task = client.get(f"/api/tasks/{world.task_a}").json()
+        assert task["spec"]["name"] and task["spec_error"] is None
+        assert all(r["accuracy"] is not None for r in client.get(f"/api/tasks/{world.task_a}/rounds").json())
+    service.stop()
