@@ -50,6 +50,7 @@ class Service:
     engine: Engine
     _thread: threading.Thread | None = None
     _stop: threading.Event | None = None
+    _warmer: threading.Thread | None = None
 
     @classmethod
     def build(cls, settings: ServiceSettings) -> Service:
@@ -64,11 +65,20 @@ class Service:
         return cls(settings, create_app(state, settings.cors_origins), indexer, engine)
 
     def start_indexer(self) -> None:
-        """Catch up once in the foreground is not needed: the thread backfills, then follows the head."""
+        """Catch up once in the foreground is not needed: the thread backfills, then follows the head. A second
+        thread caches each new task's spec from IPFS (ContentStore.warm_specs)."""
         self._thread, self._stop = start_in_thread(self.indexer, self.settings.poll_interval)
+        state: ServiceState = self.app.state.service
+        self._warmer = threading.Thread(
+            target=state.content.warm_specs, args=(state.sessions, self._stop, self.settings.poll_interval),
+            name="fedmarket-specs", daemon=True,
+        )  # fmt: skip
+        self._warmer.start()
 
     def stop(self) -> None:
         if self._stop is not None and self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=30)
+        if self._warmer is not None:
+            self._warmer.join(timeout=30)
         self.engine.dispose()

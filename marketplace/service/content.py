@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.data import Dataset, decode_npz
 from marketplace.errors import FedmarketError, ServiceUnavailableError
 from marketplace.ipfs import IpfsClient
 from marketplace.models import build_model, load_arrays
-from marketplace.service.db import RoundRow, SpecCache
+from marketplace.service.db import RoundRow, SpecCache, TaskRow
 from marketplace.task_files import MAX_VALIDATION_BYTES
 from marketplace.task_spec import MAX_SPEC_BYTES, TaskSpec
 from marketplace.updates import unpack_model
@@ -83,6 +84,19 @@ class ContentStore:
         db.merge(SpecCache(cid=cid, document=document, error=error))
         db.commit()
         return document, error
+
+    def warm_specs(self, sessions: sessionmaker[Any], stop: threading.Event, interval: float) -> None:
+        """Fetch every indexed task's spec not yet cached, until `stop`: task lists then show names without
+        a fetch per view, and a node that did not answer is asked again next time."""
+        while not stop.wait(interval):
+            if not self.enabled:
+                return
+            with sessions() as db:
+                cached = select(SpecCache.cid)
+                for cid in db.scalars(select(TaskRow.spec_cid).where(TaskRow.spec_cid.not_in(cached))).all():
+                    if stop.is_set():
+                        return
+                    self.spec_document(db, cid)
 
     # --- accuracy --------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class Health(BaseModel):
 
 class TaskSummary(BaseModel):
     task_id: int
+    name: str | None = Field(None, description="The spec's name, once the service has read the spec from IPFS")
     status: TaskStatusName
     owner: str
     aggregator: str

@@ -17,6 +17,7 @@ from marketplace.service.db import (
     MemberRow,
     PayoutRow,
     RoundRow,
+    SpecCache,
     SubmissionRow,
     TaskRow,
     WithdrawalRow,
@@ -29,14 +30,18 @@ STATUS_GROUPS: dict[str, tuple[str, ...]] = {
 ETH_TOKEN = "0x" + "00" * 20
 
 
-def summary(task: TaskRow) -> s.TaskSummary:
+def summary(task: TaskRow, name: str | None = None) -> s.TaskSummary:
     return s.TaskSummary(
-        task_id=task.task_id, status=task.status, owner=task.owner, aggregator=task.aggregator,  # type: ignore[arg-type]
+        task_id=task.task_id, name=name, status=task.status, owner=task.owner, aggregator=task.aggregator,  # type: ignore[arg-type]
         token=task.token, reward=str(task.reward), stake=str(task.stake), rounds=task.rounds,
         current_round=task.current_round, data_owners=task.data_owners, max_data_owners=task.max_data_owners,
         unverified=task.unverified, verifier=task.verifier, spec_cid=task.spec_cid, model_cid=task.model_cid,
         join_deadline=task.join_deadline, created_block=task.created_block,
     )  # fmt: skip
+
+
+def _spec_name(document: dict[str, Any] | None) -> str | None:
+    return str(document.get("name") or "") or None if document else None
 
 
 def names_cid(db: Session, cid: str) -> bool:
@@ -64,7 +69,9 @@ def list_tasks(
         query = query.where(TaskRow.reward >= min_reward)
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.scalars(query.order_by(TaskRow.task_id.desc()).limit(limit).offset(offset)).all()
-    return s.TaskPage(items=[summary(r) for r in rows], total=total, limit=limit, offset=offset)
+    specs = db.scalars(select(SpecCache).where(SpecCache.cid.in_({r.spec_cid for r in rows}))).all()
+    names = {c.cid: _spec_name(c.document) for c in specs}
+    return s.TaskPage(items=[summary(r, names.get(r.spec_cid)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 def members(db: Session, task_id: int) -> list[s.Member]:
@@ -81,7 +88,7 @@ def members(db: Session, task_id: int) -> list[s.Member]:
 def task_detail(db: Session, task: TaskRow, content: ContentStore) -> s.TaskDetail:
     spec, spec_error = content.spec_document(db, task.spec_cid)
     return s.TaskDetail(
-        **summary(task).model_dump(), arbiter=task.arbiter, aggregator_bond=str(task.aggregator_bond),
+        **summary(task, _spec_name(spec)).model_dump(), arbiter=task.arbiter, aggregator_bond=str(task.aggregator_bond),
         challenge_bond=str(task.challenge_bond), min_data_owners=task.min_data_owners, periods=task.periods,
         rules=task.rules, bond_posted=task.bond_posted, aggregator_fault=task.aggregator_fault,
         refunded_to_owner=str(task.refunded_to_owner), initial_model_cid=task.initial_model_cid,

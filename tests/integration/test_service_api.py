@@ -20,6 +20,7 @@ from browser.world import (
 )
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
+from protocol_support.waiting import wait_for
 from web3 import Web3
 
 from marketplace.ipfs import IpfsClient, LocalIpfsNode
@@ -49,6 +50,13 @@ def test_health_and_openapi(api: httpx.Client, world: World) -> None:
     spec = api.get("/openapi.json").json()
     assert {"/api/tasks", "/api/tasks/{task_id}/rounds", "/api/accounts/{address}"} <= set(spec["paths"])
     assert api.get("/docs").status_code == 200
+
+
+def test_task_list_names_each_task_once_its_spec_is_read(api: httpx.Client, world: World) -> None:
+    # the service's spec thread reads each new task's spec from IPFS; the list takes the name from that cache
+    wait_for(lambda: all(t["name"] for t in api.get("/api/tasks").json()["items"]), 30, "task names")
+    assert [t["name"] for t in api.get("/api/tasks").json()["items"]] == ["digits-service-test"] * 2
+    assert "digits-service-test" in api.get("/").text
 
 
 def test_task_list_filters_and_pagination(api: httpx.Client, world: World) -> None:
