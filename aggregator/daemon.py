@@ -39,6 +39,7 @@ class DaemonLog:
     skipped: list[tuple[int, int]] = field(default_factory=list)
     deferred: list[tuple[int, int, str]] = field(default_factory=list)  # (task, round, why): retried later
     chain_outages: list[str] = field(default_factory=list)  # why a pass stopped; the next one starts over
+    unserved: dict[int, str] = field(default_factory=dict)  # task -> why it is left alone (RoundAggregator.unservable)
 
 
 class AggregatorDaemon:
@@ -97,6 +98,8 @@ class AggregatorDaemon:
     def _pass(self) -> bool:
         done = True
         for task_id in self.tasks():
+            if self.leaves_alone(task_id):
+                continue
             info = self.contract.get_task(task_id)
             if info.status is TaskStatus.RUNNING and not self._waiting(task_id):
                 try:
@@ -109,6 +112,16 @@ class AggregatorDaemon:
             info = self.contract.get_task(task_id)
             done = done and info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED) and info.unsettled_rounds == 0
         return done
+
+    def leaves_alone(self, task_id: int) -> bool:
+        """A task this aggregator may not serve (wrong account or key) is never touched; said once."""
+        if task_id not in self.log.unserved:
+            reason = self.aggregator.unservable(task_id)
+            if reason is None:
+                return False
+            self.log.unserved[task_id] = reason
+            self.on_event(f"leaving task {task_id} alone: {reason}")
+        return True
 
     def chain_down(self, reason: str) -> float:
         """The chain failed us mid-pass: wait (returned) from the poll interval, doubling, before the next pass.

@@ -22,7 +22,14 @@ from marketplace.data import Dataset
 from marketplace.errors import FedmarketError, ServiceUnavailableError
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
-from marketplace.updates import UpdateHeader, dequantize, open_sealed, unpack_update
+from marketplace.updates import (
+    UpdateHeader,
+    dequantize,
+    key_to_hex,
+    open_sealed,
+    public_key_from_private,
+    unpack_update,
+)
 from zk.commitments import check_hash_commitment
 
 # Updates are scored on the raw sample counts they report; the contract takes integers.
@@ -86,6 +93,20 @@ class RoundAggregator:
         if info.spec_cid not in self._specs:
             self._specs[info.spec_cid] = self.files.spec(info.spec_cid)
         return info, self._specs[info.spec_cid]
+
+    def unservable(self, task_id: int) -> str | None:
+        """Why this aggregator must not serve the task (None when it may): the chain names another aggregator,
+        or the spec has data owners seal updates to another X25519 key, so none would open and every one would
+        be refused, the owners paying for our mistake."""
+        info, spec = self.task(task_id)
+        me = self.contract.session.address
+        if info.terms.aggregator.lower() != me.lower():
+            return f"task {task_id}'s aggregator is {info.terms.aggregator}, not {me}"
+        mine = key_to_hex(public_key_from_private(self._private_key))
+        if spec.aggregator_public_key.lower() != mine.lower():
+            return (f"task {task_id} has updates sealed to X25519 key {spec.aggregator_public_key}, "
+                    f"not to this key ({mine}): load the key file the task was published with")  # fmt: skip
+        return None
 
     def ready(self, task_id: int, round_: int) -> bool:
         """True once every participant submitted or the round's deadline has passed."""

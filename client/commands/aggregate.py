@@ -23,6 +23,7 @@ from client.accounts import load_x25519_key
 from client.commands.context import console, password, reports_errors, shown, state_of
 from client.settings import default_home
 from marketplace.chain.events import RoundFinalized
+from marketplace.errors import FedmarketError
 
 aggregate_app = typer.Typer(help="Run the aggregator: decrypt, check, aggregate, prove, finalize.",
                             no_args_is_help=True)  # fmt: skip
@@ -93,6 +94,14 @@ class CliDaemon(AggregatorDaemon):
                          "found_on_chain": True})  # fmt: skip
         return found
 
+    def leaves_alone(self, task_id: int) -> bool:
+        known = task_id in self.log.unserved
+        if not super().leaves_alone(task_id):
+            return False
+        if not known:
+            self.report({"event": "left_alone", "task_id": task_id, "reason": self.log.unserved[task_id]})
+        return True
+
     def chain_down(self, reason: str) -> float:
         delay = super().chain_down(reason)
         self.report({"event": "chain_unavailable", "reason": reason, "retry_in_seconds": round(delay, 1)})
@@ -148,6 +157,8 @@ def run(
     contract = state.marketplace()
     private = load_x25519_key(x25519_key, password(confirm=False))
     aggregator = RoundAggregator(contract, state.files(), private)
+    if task is not None and (reason := aggregator.unservable(task)) is not None:
+        raise FedmarketError(reason)
     address = contract.session.address
     folder, log_path = state_paths(state_dir, state_file, address)
     log = RoundLog(log_path)

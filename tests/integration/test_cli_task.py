@@ -253,3 +253,47 @@ def test_cancel_before_start_returns_every_wei_and_watch_reports_it(
     refund = cli(base, "task", "refund", str(task_id), dev=0)["amount"]
     assert stake == 10**17 and refund == 3 * 10**18  # the spec's stake (0.1 ether) and reward (3 ether)
     assert marketplace.session.balance(marketplace.address) == 0
+
+
+def test_an_aggregator_with_the_wrong_account_or_key_touches_nothing(
+    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract
+) -> None:
+    base = base_args(anvil, ipfs_node, marketplace)
+    task_id = cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"]
+    data = workdir / "data" / "owner-1.csv"
+    cli(base, "join", str(task_id), "--data", str(data), dev=2)
+    cli(base, "task", "start", str(task_id), dev=0)
+    cli(base, "submit", str(task_id), "--data", str(data), dev=2)
+    right_key = workdir / "data" / "aggregator.x25519.json"
+    other_key = workdir / "other.x25519.json"
+    cli(base, "account", "x25519-new", str(other_key))
+
+    def run_once(dev: int, key: Path) -> str:
+        result = RUNNER.invoke(app, [*base, "--dev-account", str(dev), "aggregate", "run", "--x25519-key", str(key),
+                                     "--task", str(task_id), "--state-dir", str(workdir / f"agg-{dev}")],
+                               env={"FEDMARKET_PASSWORD": PASSWORD, "COLUMNS": "400"})  # fmt: skip
+        assert result.exit_code == 1, result.output
+        return " ".join(result.output.split())
+
+    assert f"task {task_id}'s aggregator is" in run_once(5, right_key)
+    assert "sealed to X25519 key" in run_once(1, other_key)  # every update would fail to open: none is refused
+
+    # watching every task of the account, it says why it leaves this one alone and posts nothing
+    command = [sys.executable, "-m", "client.cli", *base, "--dev-account", "1", "--json", "aggregate", "run",
+               "--x25519-key", str(other_key), "--poll", "0.2", "--state-dir", str(workdir / "agg-all")]  # fmt: skip
+    env = os.environ | {"FEDMARKET_PASSWORD": PASSWORD, "FEDMARKET_HOME": str(workdir)}
+    daemon = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert daemon.stdout is not None
+        events = []
+        for line in daemon.stdout:
+            if line.startswith("{"):
+                events.append(json.loads(line))
+                if events[-1].get("task_id") == task_id:
+                    break
+        assert events[-1]["event"] == "left_alone" and "sealed to X25519 key" in events[-1]["reason"]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert marketplace.get_task(task_id).current_round == 1 and marketplace.get_round(task_id, 1).submitted == 1
+    assert not marketplace.events("RoundFinalized", taskId=task_id)
