@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -64,10 +65,28 @@ class DataOwner:
         """Check the private data fits the task's schema, then join with the stake."""
         info, spec = self.task(task_id)
         validate_arrays(self.data.X, self.data.y, spec.data_schema)
+        self._check_joinable(info)
         if not info.terms.is_eth:
             Erc20(self.contract.session, info.terms.token).approve(self.contract.address, info.stake)
             return self.contract.join(task_id, 0)
         return self.contract.join(task_id, info.stake)
+
+    def _check_joinable(self, info: TaskInfo) -> None:
+        """What the contract would refuse, said plainly and before a token approval is spent on it."""
+        task = f"task {info.task_id}"
+        if info.status is not TaskStatus.OPEN:
+            raise FedmarketError(f"{task} is {info.status.name.lower()}: joining closed when it started",
+                                 hint="see `fedmarket task list` for tasks open for joining")  # fmt: skip
+        if self.contract.get_participant(info.task_id, self.address).joined:
+            raise FedmarketError(f"{self.address} has already joined {task}",
+                                 hint=f"next: `fedmarket run {info.task_id} --data FILE`")  # fmt: skip
+        if info.data_owners >= info.terms.max_data_owners:
+            raise FedmarketError(f"{task} is full ({info.data_owners} of {info.terms.max_data_owners} data owners)")
+        now = self.contract.session.w3.eth.get_block("latest")["timestamp"]
+        if now > info.join_deadline:
+            ended = datetime.fromtimestamp(info.join_deadline, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            raise FedmarketError(f"{task}'s joining period ended at {ended}",
+                                 hint="the owner starts the task, or cancels it, from here")  # fmt: skip
 
     def open_round(self, task_id: int, round_: int) -> tuple[TaskInfo, TaskSpec]:
         """The task and its spec, if it is taking updates for `round_`; a clear error otherwise."""

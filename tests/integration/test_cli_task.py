@@ -91,9 +91,15 @@ def test_full_task_through_the_commands(
     assert shown["model"]["kind"] == "logreg" and shown["protocol"]["proof"] == "pedersen"
     for i, path in enumerate(data):
         cli(base, "join", str(task_id), "--data", str(path), dev=2 + i)
-    assert "AlreadyJoined" in RUNNER.invoke(app, [*base, "--dev-account", "2", "join", str(task_id), "--data",
-                                                  str(data[0])]).output  # fmt: skip
+    def refused_join(dev: int) -> str:  # the data owner's checks speak before the contract would revert
+        result = RUNNER.invoke(app, [*base, "--dev-account", str(dev), "join", str(task_id), "--data", str(data[0])],
+                               env={"COLUMNS": "400"})  # fmt: skip
+        assert result.exit_code == 1, result.output
+        return result.output
+
+    assert "has already joined" in refused_join(2)
     cli(base, "task", "start", str(task_id), dev=0)
+    assert f"task {task_id} is running: joining closed when it started" in refused_join(5)
     saved = workdir / "update-round-1"  # no .npz suffix: the file keeps the name it was given
     trained = cli(base, "train", str(task_id), "--data", str(data[0]), "--out", str(saved), dev=2)
     assert trained["accuracy_after"] > trained["accuracy_before"] and trained["saved"] == str(saved)
