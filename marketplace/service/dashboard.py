@@ -37,6 +37,8 @@ def _amount(value: Any, token: str = "0x" + "00" * 20) -> str:
         return "–"
     number = int(value)
     if int(token, 16) == 0:
+        if 0 < number < 10**12:  # dust (a payout split's rounding) would read "0 ETH"
+            return f"{number:,} wei"
         whole, frac = divmod(number, WEI)
         decimals = f"{frac:018d}"[:6].rstrip("0")
         return f"{whole:,}{'.' + decimals if decimals else ''} ETH"
