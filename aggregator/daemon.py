@@ -52,6 +52,7 @@ class AggregatorDaemon:
         task_ids: list[int] | None = None,
         poll_seconds: float = 1.0,
         on_event: Callable[[str], None] | None = None,
+        give_up_after: float | None = None,
     ) -> None:
         self.aggregator = aggregator
         self.state_dir = Path(state_dir)
@@ -62,7 +63,8 @@ class AggregatorDaemon:
         self._stall = os.environ.get(STALL_ENV, "")
         self._progress: dict[int, TaskProgress] = {}
         self._retry: dict[int, Backoff] = {}  # per task, while its IPFS fetches fail
-        self._chain_retry = Backoff(poll_seconds)  # while the chain fails
+        self.give_up_after = give_up_after  # seconds of one outage before the daemon stops (None: never)
+        self._chain_retry = Backoff(poll_seconds, give_up_after)  # while the chain fails
 
     @property
     def contract(self):  # type: ignore[no-untyped-def]
@@ -90,7 +92,7 @@ class AggregatorDaemon:
         try:
             done = self._pass()
         except ChainUnavailableError as exc:
-            self.chain_down(str(exc))
+            self.chain_down(exc)
             return False
         self._chain_retry.clear()
         return done
@@ -107,7 +109,7 @@ class AggregatorDaemon:
                         self.process_round(task_id, info.current_round)
                     self._retry.pop(task_id, None)
                 except IpfsUnavailableError as exc:
-                    self.defer(task_id, info.current_round, str(exc))
+                    self.defer(task_id, info.current_round, exc)
             self.settle_due(task_id)
             info = self.contract.get_task(task_id)
             done = done and info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED) and info.unsettled_rounds == 0
@@ -123,10 +125,12 @@ class AggregatorDaemon:
             self.on_event(f"leaving task {task_id} alone: {reason}")
         return True
 
-    def chain_down(self, reason: str) -> float:
+    def chain_down(self, exc: ChainUnavailableError) -> float:
         """The chain failed us mid-pass: wait (returned) from the poll interval, doubling, before the next pass.
-        A finalization it may have received is found on chain then (the round is no longer open)."""
-        delay = self._chain_retry.failed()
+        A finalization it may have received is found on chain then (the round is no longer open). Past
+        `give_up_after` seconds of failures, OutageTooLongError ends the daemon."""
+        delay = self._chain_retry.failed(exc)
+        reason = str(exc)
         self.log.chain_outages.append(reason)
         self.on_event(f"chain unavailable, retrying in {delay:.1f} s: {reason}")
         return delay
@@ -134,10 +138,11 @@ class AggregatorDaemon:
     def _waiting(self, task_id: int) -> bool:
         return task_id in self._retry and self._retry[task_id].waiting()
 
-    def defer(self, task_id: int, round_: int, reason: str) -> float:
+    def defer(self, task_id: int, round_: int, exc: IpfsUnavailableError) -> float:
         """Our IPFS node failed mid-round: nothing was posted and no submission was judged, so the round is
         retried after a delay (returned) that starts at the poll interval and doubles (`Backoff`)."""
-        delay = self._retry.setdefault(task_id, Backoff(self.poll_seconds)).failed()
+        delay = self._retry.setdefault(task_id, Backoff(self.poll_seconds, self.give_up_after)).failed(exc)
+        reason = str(exc)
         self.log.deferred.append((task_id, round_, reason))
         self.on_event(f"task {task_id} round {round_}: IPFS unavailable, retrying in {delay:.1f} s: {reason}")
         return delay

@@ -46,12 +46,14 @@ def follow_task(
     poll_seconds: float = 0.5,
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
+    give_up_after: float | None = None,
 ) -> int:
-    """Submit in every round until the task finishes or is cancelled; returns the number of updates sent."""
+    """Submit in every round until the task finishes or is cancelled; returns the number of updates sent.
+    An outage is waited out, or ends it with OutageTooLongError after `give_up_after` seconds in a row."""
     stop = stop or threading.Event()
     done: set[int] = set()
     sent = 0
-    retry = Backoff(2 * poll_seconds)
+    retry = Backoff(2 * poll_seconds, give_up_after)
     while not stop.is_set():
         attempted: int | None = None  # the round this pass tries, if any
         try:
@@ -74,7 +76,7 @@ def follow_task(
         except ServiceUnavailableError as exc:  # the round is asked about again next pass
             if attempted is not None:
                 done.discard(attempted)
-            wait = retry.failed()
+            wait = retry.failed(exc)
             on_event(FollowEvent("retrying", attempted or 0, f"{exc}; next try in {wait:.1f} s"))
             stop.wait(wait)
             continue

@@ -40,6 +40,15 @@ class ServiceUnavailableError(FedmarketError):
     a data owner, an aggregator or a round by it."""
 
 
+class OutageTooLongError(FedmarketError):
+    """The chain or the IPFS node stayed unavailable longer than the caller agreed to wait (--give-up-after):
+    the work stops with nothing judged, and a restart resumes it."""
+
+    def __init__(self, seconds: float, cause: ServiceUnavailableError) -> None:
+        super().__init__(f"gave up after {seconds:.0f} s without an answer: {cause}",
+                         hint="nothing was judged or lost; start it again once the service is back")  # fmt: skip
+
+
 class IpfsError(FedmarketError):
     """The IPFS node is unreachable, refused a request, or does not hold a CID."""
 

@@ -20,10 +20,12 @@ import typer
 from aggregator.daemon import AggregatorDaemon
 from aggregator.round import RoundAggregator
 from client.accounts import load_x25519_key
-from client.commands.context import console, password, reports_errors, shown, state_of
+from client.commands.context import console, fail, password, reports_errors, shown, state_of
 from client.settings import default_home
 from marketplace.chain.events import RoundFinalized
-from marketplace.errors import FedmarketError
+from marketplace.chain.session import ChainUnavailableError
+from marketplace.errors import FedmarketError, OutageTooLongError
+from marketplace.ipfs.client import IpfsUnavailableError
 
 aggregate_app = typer.Typer(help="Run the aggregator: decrypt, check, aggregate, prove, finalize.",
                             no_args_is_help=True)  # fmt: skip
@@ -61,8 +63,8 @@ class CliDaemon(AggregatorDaemon):
     """The daemon, reporting each round's start and end (with gas and time from its progress file)."""
 
     def __init__(self, aggregator: RoundAggregator, state_dir: Path, task_ids: list[int] | None, poll: float,
-                 report: Any) -> None:  # fmt: skip
-        super().__init__(aggregator, state_dir, task_ids, poll)
+                 report: Any, give_up_after: float | None = None) -> None:  # fmt: skip
+        super().__init__(aggregator, state_dir, task_ids, poll, give_up_after=give_up_after)
         self.report = report
 
     def process_round(self, task_id: int, round_: int) -> None:
@@ -81,9 +83,9 @@ class CliDaemon(AggregatorDaemon):
                          "gas": entry.get("gas"), "seconds": round(time.perf_counter() - started, 2),
                          "timings": entry.get("timings")})  # fmt: skip
 
-    def defer(self, task_id: int, round_: int, reason: str) -> float:
-        delay = super().defer(task_id, round_, reason)
-        self.report({"event": "deferred", "task_id": task_id, "round": round_, "reason": reason,
+    def defer(self, task_id: int, round_: int, exc: IpfsUnavailableError) -> float:
+        delay = super().defer(task_id, round_, exc)
+        self.report({"event": "deferred", "task_id": task_id, "round": round_, "reason": str(exc),
                      "retry_in_seconds": round(delay, 1)})  # fmt: skip
         return delay
 
@@ -102,9 +104,9 @@ class CliDaemon(AggregatorDaemon):
             self.report({"event": "left_alone", "task_id": task_id, "reason": self.log.unserved[task_id]})
         return True
 
-    def chain_down(self, reason: str) -> float:
-        delay = super().chain_down(reason)
-        self.report({"event": "chain_unavailable", "reason": reason, "retry_in_seconds": round(delay, 1)})
+    def chain_down(self, exc: ChainUnavailableError) -> float:
+        delay = super().chain_down(exc)
+        self.report({"event": "chain_unavailable", "reason": str(exc), "retry_in_seconds": round(delay, 1)})
         return delay
 
     def settle_due(self, task_id: int) -> None:
@@ -148,6 +150,10 @@ def run(
         None, help="Round log (JSON lines); its folder holds the progress files. Kept for scripts; prefer --state-dir."
     ),
     poll: float = typer.Option(1.0, min=0.1, help="Seconds between looks at the chain."),
+    give_up_after: float | None = typer.Option(
+        None, min=0, help="Stop (exit status 2) once the chain or the IPFS node has not answered for this many "
+        "seconds in a row (default: wait for it, however long)."
+    ),
 ) -> None:
     """Watch the chain and aggregate every round of the tasks this account aggregates; safe to kill and restart.
 
@@ -172,9 +178,12 @@ def run(
         else:
             console.print(" ".join(f"{k}={shown(v)}" for k, v in entry.items()))
 
-    daemon = CliDaemon(aggregator, folder, [task] if task is not None else None, poll, report)
+    daemon = CliDaemon(aggregator, folder, [task] if task is not None else None, poll, report, give_up_after)
     state.note(f"aggregator {address} watching {state.settings.rpc_url} (state in {shown(folder)}); Ctrl-C stops")
     try:
         serve(daemon, task, stop, poll)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except OutageTooLongError as exc:
+        report({"event": "gave_up", "reason": str(exc)})
+        raise fail(str(exc), state.as_json, code=2) from None

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from client.commands.context import State, console, eth, paid_text, reports_errors, shown, state_of
+from client.commands.context import State, console, eth, fail, paid_text, reports_errors, shown, state_of
 from client.data_owner import DataOwner
 from client.training import TrainConfig, evaluate, model_delta, train_local
 from client.training_cli import FollowEvent, follow_task
@@ -18,7 +18,7 @@ from client.update_file import load_update, save_update
 from marketplace.chain.events import Withdrawn
 from marketplace.chain.marketplace_contract import TaskStatus
 from marketplace.data import load_data_file
-from marketplace.errors import FedmarketError
+from marketplace.errors import FedmarketError, OutageTooLongError
 from marketplace.models import build_model, load_arrays, model_to_arrays
 
 DATA_HELP = "Your private data: .csv (features, label last) or .npz (arrays X, y). It never leaves this machine."
@@ -140,6 +140,10 @@ def run(
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
     join_first: bool = typer.Option(False, "--join", help="Join the task first if this account has not."),
     poll: float = typer.Option(1.0, min=0.1, help="Seconds between looks at the chain."),
+    give_up_after: float | None = typer.Option(
+        None, min=0, help="Stop (exit status 2) once the chain or the IPFS node has not answered for this many "
+        "seconds in a row (default: wait for it, however long)."
+    ),
 ) -> None:
     """Stay online and submit an update in every round until the task ends (Ctrl-C to stop; safe to restart).
 
@@ -158,9 +162,11 @@ def run(
             console.print(f"round {event.round}: {event.kind} {shown(event.detail)}")
 
     try:
-        sent = follow_task(owner, task_id, show, poll_seconds=poll)
+        sent = follow_task(owner, task_id, show, poll_seconds=poll, give_up_after=give_up_after)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except OutageTooLongError as exc:
+        raise fail(str(exc), state.as_json, code=2) from None
     state.note(f"task {task_id} is over; {sent} update(s) sent; see `fedmarket earnings {task_id}`")
 
 

@@ -20,10 +20,12 @@ from typer.testing import CliRunner
 from aggregator.round import RoundAggregator
 from client.cli import app
 from client.commands.aggregate import CliDaemon
+from client.training_cli import follow_task
 from marketplace.chain.anvil import LocalAnvil
 from marketplace.chain.events import RoundFinalized
 from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus
 from marketplace.chain.session import ChainUnavailableError
+from marketplace.errors import OutageTooLongError
 from marketplace.ipfs import IpfsClient
 from marketplace.net import free_loopback_port
 from marketplace.task_files import TaskFiles
@@ -116,6 +118,32 @@ def test_a_following_data_owner_tries_again_after_a_chain_outage_without_submitt
     assert events[2].detail == "already submitted"  # the update sent before the outage is on chain, and only once
     index = marketplace.get_participant(market.task_id, member.address).index
     assert index in marketplace.submissions(market.task_id, 1)
+
+
+def test_told_to_give_up_the_daemon_and_a_data_owner_stop_after_that_long_having_judged_nothing(
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, anvil: LocalAnvil, accounts, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", attacker=None, rounds=1)
+    contract = flaky_contract(anvil.rpc_url, accounts[AGGREGATOR], marketplace.address)
+    daemon = CliDaemon(RoundAggregator(contract, TaskFiles(ipfs), market.aggregator_private), tmp_path,
+                       [market.task_id], 0.2, lambda _e: None, give_up_after=1.0)  # fmt: skip
+    link_of(contract).cut()
+    started = time.monotonic()
+    with pytest.raises(OutageTooLongError, match=r"gave up after 1 s without an answer: .*did not answer"):
+        while time.monotonic() - started < 30:
+            daemon.step()
+            time.sleep(0.05)
+    assert 1.0 <= time.monotonic() - started < 3  # tries at 0, 0.2, 0.6 s, then the one past 1 s gives up
+    assert len(daemon.log.chain_outages) == 3 and not daemon.log.finalized
+
+    member = market.data_owners[0]
+    member.contract = flaky_contract(anvil.rpc_url, accounts[FIRST_DATA_OWNER], marketplace.address)
+    link_of(member.contract).cut()
+    started = time.monotonic()
+    with pytest.raises(OutageTooLongError):
+        follow_task(member, market.task_id, poll_seconds=0.2, give_up_after=1.0)
+    assert time.monotonic() - started < 3
+    assert marketplace.get_round(market.task_id, 1).submitted == 0  # nothing sent, nothing judged
 
 
 def test_a_finalization_still_pending_after_an_outage_is_not_posted_twice(
