@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from marketplace.chain.marketplace_contract import REPUTATION_ONE
 from marketplace.errors import FedmarketError
 from marketplace.ipfs import normalize_cid
 from marketplace.service import views
@@ -57,7 +58,19 @@ def _time(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-templates.env.filters.update(amount=_amount, short=_short, time=_time)
+def _reputation(value: Any) -> float:
+    """A posted reputation as the fraction it stands for (REPUTATION_ONE = 1)."""
+    return int(value) / REPUTATION_ONE
+
+
+def _share(values: list[Any], index: int) -> str:
+    """Data owner `index`'s part of the round's positive contributions, which is how the round's pool splits."""
+    positive = [max(int(v), 0) for v in values]
+    total = sum(positive)
+    return f"{100 * positive[index] / total:.1f}%" if total else "–"
+
+
+templates.env.filters.update(amount=_amount, short=_short, time=_time, reputation=_reputation, share=_share)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -155,7 +155,7 @@ class OwnerSeries(BaseModel):
     index: int
     address: str
     removed_round: int | None
-    reputation: list[float | None] = Field(description="per round, as a fraction (ppm / 1e6)")
+    reputation: list[float | None] = Field(description="per round, as a fraction (posted value / 2^20)")
     contribution: list[float] = Field(description="cumulative max(contribution, 0) share of each round, summed")
     payout: list[Amount] = Field(description="cumulative rewards credited, per round")
 

@@ -164,6 +164,8 @@ def test_cors_and_pages(api: httpx.Client, world: World) -> None:
     for path in pages:
         page = api.get(path)
         assert page.status_code == 200 and "<html" in page.text, path
+    round_page = api.get(f"/tasks/{world.task_b}/rounds/1").text  # owner 0 posted 0.375 (in units of 2^-20)
+    assert "<td>0.3750</td>" in round_page and "%</span>" in round_page
     spec = api.get(f"/ipfs/{world.spec_cid}")
     assert spec.status_code == 200 and b"digits-service-test" in spec.content
     assert api.get("/ipfs/not-a-cid").status_code == 400

@@ -1,0 +1,20 @@
+"""How the dashboard writes numbers: ether for ETH (never a nonzero amount as 0), reputations at the scale they
+are posted, contributions as shares of the round."""
+
+from __future__ import annotations
+
+from marketplace.service.dashboard import _amount, _reputation, _share
+
+
+def test_ether_amounts_and_dust() -> None:
+    assert _amount(3 * 10**18) == "3 ETH" and _amount(10**17) == "0.1 ETH"
+    assert _amount(10**18 - 1) == "0.999999 ETH"  # truncated, not rounded up to what was not paid
+    assert _amount(3) == "3 wei" and _amount(0) == "0 ETH" and _amount(None) == "–"
+    assert _amount(12_345, token="0x" + "11" * 20) == "12,345"  # a token's base units
+
+
+def test_reputations_and_contribution_shares() -> None:
+    assert _reputation(str(3 << 18)) == 0.75  # posted as strings, 2^20 = 1
+    contributions = ["30", "0", "-5", "10"]
+    assert [_share(contributions, i) for i in range(4)] == ["75.0%", "0.0%", "0.0%", "25.0%"]
+    assert _share(["0", "-1"], 0) == "–"
