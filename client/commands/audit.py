@@ -136,7 +136,8 @@ def audit(
     """
     state = state_of(ctx)
     try:
-        checks = run_audit(state.marketplace(signed=False), state.files(), task_id, model_file, basic)
+        with state.working(f"auditing task {task_id}"):
+            checks = run_audit(state.marketplace(signed=False), state.files(), task_id, model_file, basic)
     except ServiceUnavailableError as exc:
         raise fail(f"audit incomplete, nothing judged: {exc}", state.as_json, code=2) from None
     failed = [c for c in checks if not c.passed]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -13,6 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from web3 import Web3
 
 from client.accounts import PASSWORD_ENV, find_account, load_account
@@ -52,6 +54,17 @@ class State:
         """Progress chatter: shown to people, kept out of --json output."""
         if not self.as_json:
             console.print(text)
+
+    @contextlib.contextmanager
+    def working(self, text: str) -> Iterator[None]:
+        """A spinner with the time so far while long work runs (gone when it ends; none with --json)."""
+        if self.as_json:
+            yield
+            return
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            progress.add_task(text, total=None)
+            yield
 
     # --- connections ----------------------------------------------------------------------------
 

@@ -64,7 +64,9 @@ def publish(
     if rule_version == "rffl-v2" and terms.dispute_window == 0:
         state.note("[yellow]warning[/yellow]: rffl-v2's commitment link is checked by auditors, not by the "
                    "chain; with dispute_window = 0 a failed audit cannot stop a payout (see \\[task])")  # fmt: skip
-    published = publish_task(contract, state.files(), loaded.task_spec, loaded.validation, terms, loaded.model_seed)
+    with state.working("publishing"):
+        published = publish_task(contract, state.files(), loaded.task_spec, loaded.validation, terms,
+                                 loaded.model_seed)  # fmt: skip
     verifier = published.verifier
     data = {
         "task_id": published.task_id, "spec_cid": published.spec_cid, "model_cid": published.initial_model_cid,
