@@ -22,6 +22,15 @@ const FedCharts = (() => {
     return { svg, width, height, pad, w: width - pad.l - pad.r, h: height - pad.t - pad.b };
   }
 
+  // the smallest yMin + 4·step ≥ yMax with a round step (1, 2, 2.5 or 5 × 10^k): ticks read 20%, 40%, ... not 18%, 35%
+  function niceTop(yMin, yMax) {
+    const span = yMax - yMin;
+    if (!(span > 0)) return yMin + 1;
+    const unit = 10 ** Math.floor(Math.log10(span / 4));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * unit).find((s) => 4 * s >= span * (1 - 1e-9));
+    return yMin + 4 * step;
+  }
+
   function axes(f, xs, yMin, yMax, yFormat) {
     const g = el("g", { class: "axes" }, f.svg);
     const ticks = 4;
@@ -56,7 +65,7 @@ const FedCharts = (() => {
     if (!xs.length) return empty(container, "no finalized rounds yet");
     const f = frame(container, opts);
     const all = series.flatMap((s) => s.values.filter((v) => v !== null && v !== undefined));
-    let yMin = opts.yMin ?? Math.min(...all, 0), yMax = opts.yMax ?? Math.max(...all, 1e-9);
+    let yMin = opts.yMin ?? Math.min(...all, 0), yMax = opts.yMax ?? niceTop(yMin, Math.max(...all, 1e-9));
     if (yMax <= yMin) yMax = yMin + 1;
     axes(f, xs, yMin, yMax, opts.yFormat || ((v) => v.toFixed(2)));
     const y = (v) => f.pad.t + f.h - f.h * (v - yMin) / (yMax - yMin);
@@ -89,7 +98,7 @@ const FedCharts = (() => {
     if (!groups.length) return empty(container, "no data owners yet");
     const f = frame(container, opts);
     const all = groups.flatMap((g) => g.values);
-    const yMax = Math.max(...all, 1e-9);
+    const yMax = niceTop(0, Math.max(...all, 1e-9));
     axes(f, [], 0, yMax, opts.yFormat || ((v) => v.toFixed(2)));
     const slot = f.w / groups.length, bw = Math.min(22, slot / (keys.length + 1));
     groups.forEach((grp, i) => {
