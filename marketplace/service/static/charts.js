@@ -22,12 +22,12 @@ const FedCharts = (() => {
     return { svg, width, height, pad, w: width - pad.l - pad.r, h: height - pad.t - pad.b };
   }
 
-  // the smallest yMin + 4·step ≥ yMax with a round step (1, 2, 2.5 or 5 × 10^k): ticks read 20%, 40%, ... not 18%, 35%
+  // the smallest yMin + 4·step ≥ yMax with a round step (1, 1.5, 2, 2.5, 3 or 5 × 10^k): ticks 20%, 40%, ... not 18%, 35%
   function niceTop(yMin, yMax) {
     const span = yMax - yMin;
     if (!(span > 0)) return yMin + 1;
     const unit = 10 ** Math.floor(Math.log10(span / 4));
-    const step = [1, 2, 2.5, 5, 10].map((m) => m * unit).find((s) => 4 * s >= span * (1 - 1e-9));
+    const step = [1, 1.5, 2, 2.5, 3, 5, 10].map((m) => m * unit).find((s) => 4 * s >= span * (1 - 1e-9));
     return yMin + 4 * step;
   }
 
