@@ -11,6 +11,7 @@ from rich.table import Table
 
 from marketplace.chain.events import RewardCredited, RoundFinalized, RoundSettled, Slashed
 from marketplace.chain.marketplace_contract import REPUTATION_ONE, MarketplaceContract, TaskInfo, TaskStatus
+from marketplace.text import duration_text
 
 WEI = 10**18
 
@@ -57,16 +58,6 @@ def task_summary(info: TaskInfo) -> dict[str, Any]:
         "spec_cid": info.spec_cid,
         "model_cid": info.model_cid,
     }
-
-
-def duration_text(seconds: int) -> str:
-    """Seconds as the spec file writes them ("1h", "7d", "1h 30m"); 0 stays "0s"."""
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return " ".join(parts) or "0s"
 
 
 def terms_table(summary: dict[str, Any]) -> Table:

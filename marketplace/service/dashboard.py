@@ -21,6 +21,7 @@ from marketplace.ipfs import normalize_cid
 from marketplace.service import views
 from marketplace.service.api import AddressPath, RoundNo, TaskId, _round, _task, database, state
 from marketplace.service.state import ServiceState
+from marketplace.text import duration_text, rules_text
 
 HERE = FsPath(__file__).parent
 MAX_PROXY_BYTES = 16 << 20
@@ -70,7 +71,8 @@ def _share(values: list[Any], index: int) -> str:
     return f"{100 * positive[index] / total:.1f}%" if total else "–"
 
 
-templates.env.filters.update(amount=_amount, short=_short, time=_time, reputation=_reputation, share=_share)
+templates.env.filters.update(amount=_amount, short=_short, time=_time, reputation=_reputation, share=_share,
+                             duration=duration_text, rules=rules_text)  # fmt: skip
 
 
 @router.get("/", response_class=HTMLResponse)

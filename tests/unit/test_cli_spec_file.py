@@ -11,11 +11,11 @@ import pytest
 
 from client.audit import check_recorded_rules
 from client.commands.hints import explain
-from client.commands.views import duration_text
 from client.spec_file import SpecFileError, load_spec_file, parse_amount, parse_duration
 from marketplace.chain.marketplace_contract import Rules
 from marketplace.errors import ContractRevert, DataSchemaError
 from marketplace.task_spec import ProtocolSpec
+from marketplace.text import duration_text
 
 KEY = "0x" + "11" * 32
 SPEC = """

@@ -18,3 +18,12 @@ def test_reputations_and_contribution_shares() -> None:
     contributions = ["30", "0", "-5", "10"]
     assert [_share(contributions, i) for i in range(4)] == ["75.0%", "0.0%", "0.0%", "25.0%"]
     assert _share(["0", "-1"], 0) == "–"
+
+
+def test_terms_read_as_the_spec_wrote_them() -> None:
+    from marketplace.text import rules_text
+
+    recorded = {"clip_norm": 8 << 12, "alpha_ppm": 500_000, "beta_ppm": 333_333, "slash_bps": 5_000,
+                "payout_policy": "proportional"}  # fmt: skip
+    assert rules_text(recorded, 12) == "Γ 8, α 0.5, β 0.333333, slash 50%, payout proportional"
+    assert rules_text(recorded, None).startswith("Γ 32768 (fixed point), α 0.5")

@@ -1,0 +1,26 @@
+"""How the CLI and the dashboard write periods and on-chain rule values for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PPM = 1_000_000
+
+
+def duration_text(seconds: int) -> str:
+    """Seconds as a spec file writes them ("1h", "7d", "1h 30m"); 0 stays "0s"."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts) or "0s"
+
+
+def rules_text(rules: dict[str, Any], scale_bits: int | None) -> str:
+    """The contract's Rules record as the spec wrote it: Γ in model units (when the task's fixed-point scale is
+    known), α and β as fractions, the slash as a percentage."""
+    clip = int(rules["clip_norm"])
+    gamma = f"Γ {clip / 2**scale_bits:g}" if scale_bits is not None else f"Γ {clip} (fixed point)"
+    return (f"{gamma}, α {int(rules['alpha_ppm']) / PPM:g}, β {int(rules['beta_ppm']) / PPM:g}, "
+            f"slash {int(rules['slash_bps']) / 100:g}%, payout {rules['payout_policy']}")  # fmt: skip
