@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import torch
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.data import Dataset, decode_npz
@@ -85,13 +86,22 @@ class ContentStore:
         db.commit()
         return document, error
 
-    def warm_specs(self, sessions: sessionmaker[Any], stop: threading.Event, interval: float) -> None:
+    def warm_specs(
+        self, sessions: sessionmaker[Any], stop: threading.Event, interval: float, retry_missing: float = 300.0
+    ) -> None:
         """Fetch every indexed task's spec not yet cached, until `stop`: task lists then show names without
-        a fetch per view, and a node that did not answer is asked again next time."""
+        a fetch per view, and a node that did not answer is asked again next time. A spec the node could not
+        find is looked up again every `retry_missing` seconds: content published elsewhere can take a while
+        to reach the network, and one failed lookup should not hide a task's spec for good."""
+        forgotten_at = time.monotonic()
         while not stop.wait(interval):
             if not self.enabled:
                 return
             with sessions() as db:
+                if time.monotonic() - forgotten_at >= retry_missing:
+                    db.execute(delete(SpecCache).where(SpecCache.error.is_not(None)))
+                    db.commit()
+                    forgotten_at = time.monotonic()
                 cached = select(SpecCache.cid)
                 for cid in db.scalars(select(TaskRow.spec_cid).where(TaskRow.spec_cid.not_in(cached))).all():
                     if stop.is_set():

@@ -207,3 +207,29 @@ def test_an_ipfs_outage_is_not_cached_as_the_content_missing(world: World, tmp_p
         assert task["spec"]["name"] and task["spec_error"] is None
         assert all(r["accuracy"] is not None for r in client.get(f"/api/tasks/{world.task_a}/rounds").json())
     service.stop()
+
+
+def test_a_spec_the_node_could_not_find_is_looked_up_again(world: World, tmp_path: Path) -> None:
+    import threading
+
+    from marketplace.service.app import Service
+    from marketplace.service.db import SpecCache
+
+    service = Service.build(world.settings(f"sqlite:///{tmp_path / 'm.db'}"))
+    service.indexer.sync()
+    state = service.app.state.service
+    with state.sessions() as db:  # as if an earlier lookup had not found it on the network
+        db.add(SpecCache(cid=world.spec_cid, document=None, error="not found"))
+        db.commit()
+    stop = threading.Event()
+    warmer = threading.Thread(target=state.content.warm_specs, args=(state.sessions, stop, 0.1, 0.3), daemon=True)
+    try:
+        with TestClient(service.app) as client:
+            assert client.get(f"/api/tasks/{world.task_a}").json()["spec_error"] == "not found"  # cached
+            warmer.start()
+            wait_for(lambda: client.get(f"/api/tasks/{world.task_a}").json()["spec"] is not None, 30, "the retry")
+    finally:
+        stop.set()
+        if warmer.is_alive():
+            warmer.join(timeout=30)
+        service.stop()
