@@ -126,17 +126,30 @@ def watch(
     def snapshot() -> tuple[TaskStatus, object]:
         info = contract.get_task(task_id)
         title = f"task {task_id}: {info.status.name.lower()}, round {info.current_round}/{info.terms.rounds}"
-        return info.status, rounds_table(round_views(contract, task_id), title=title)
+        views = round_views(contract, task_id)
+        return info.status, (rounds_table(views, title=title), title, as_dicts(views))
 
-    status_now, table = snapshot()
     if state.as_json:
         state.emit(as_dicts(round_views(contract, task_id)), "")
+        return
+    status_now, (table, *seen) = snapshot()
+    if not console.is_terminal:  # a pipe or a file: a new table whenever something changed, not a redrawn one
+        console.print(table)
+        try:
+            while status_now in (TaskStatus.OPEN, TaskStatus.RUNNING):
+                time.sleep(interval)
+                status_now, (table, *now) = snapshot()
+                if now != seen:
+                    console.print(table)
+                    seen = now
+        except KeyboardInterrupt:
+            pass
         return
     with Live(table, console=console, refresh_per_second=4) as live:
         try:
             while status_now in (TaskStatus.OPEN, TaskStatus.RUNNING):
                 time.sleep(interval)
-                status_now, table = snapshot()
+                status_now, (table, *_) = snapshot()
                 live.update(table)
         except KeyboardInterrupt:
             pass

@@ -303,3 +303,24 @@ def test_an_aggregator_with_the_wrong_account_or_key_touches_nothing(
         daemon.wait(timeout=30)
     assert marketplace.get_task(task_id).current_round == 1 and marketplace.get_round(task_id, 1).submitted == 1
     assert not marketplace.events("RoundFinalized", taskId=task_id)
+
+
+def test_watch_into_a_pipe_prints_the_table_while_the_task_runs(
+    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract
+) -> None:
+    import select
+
+    base = base_args(anvil, ipfs_node, marketplace)
+    task_id = cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"]
+    cli(base, "join", str(task_id), "--data", str(workdir / "data" / "owner-1.csv"), dev=2)
+    cli(base, "task", "start", str(task_id), dev=0)
+    watcher = subprocess.Popen([sys.executable, "-m", "client.cli", *base, "task", "watch", str(task_id),
+                                "--interval", "0.2"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert watcher.stdout is not None
+        ready, _, _ = select.select([watcher.stdout], [], [], 60)  # a live redraw would show nothing until the end
+        assert ready and f"task {task_id}: running, round 1/" in watcher.stdout.readline()
+        assert watcher.poll() is None  # still watching
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=30)
