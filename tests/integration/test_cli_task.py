@@ -73,6 +73,15 @@ def start_aggregator(base: list[str], workdir: Path, task_id: int, stall: str = 
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
+def one_owner_task(base: list[str], workdir: Path, start: bool = True) -> int:
+    """A task from the example spec with owner-1.csv (dev account 2) joined; started unless `start` is False."""
+    task_id = int(cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"])
+    cli(base, "join", str(task_id), "--data", str(workdir / "data" / "owner-1.csv"), dev=2)
+    if start:
+        cli(base, "task", "start", str(task_id), dev=0)
+    return task_id
+
+
 def closed(contract: MarketplaceContract, task_id: int, round_: int) -> bool:
     info = contract.get_task(task_id)
     return info.current_round > round_ or info.status is not TaskStatus.RUNNING
@@ -246,8 +255,7 @@ def test_cancel_before_start_returns_every_wei_and_watch_reports_it(
     workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract
 ) -> None:
     base = base_args(anvil, ipfs_node, marketplace)
-    task_id = cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"]
-    cli(base, "join", str(task_id), "--data", str(workdir / "data" / "owner-1.csv"), dev=2)
+    task_id = one_owner_task(base, workdir, start=False)
     refused = RUNNER.invoke(app, [*base, "--dev-account", "3", "task", "cancel", str(task_id)])
     assert refused.exit_code == 1 and "error" in refused.output.lower()  # only the owner cancels before the start
     assert marketplace.get_task(task_id).status is TaskStatus.OPEN
@@ -265,11 +273,8 @@ def test_an_aggregator_with_the_wrong_account_or_key_touches_nothing(
     workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract
 ) -> None:
     base = base_args(anvil, ipfs_node, marketplace)
-    task_id = cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"]
-    data = workdir / "data" / "owner-1.csv"
-    cli(base, "join", str(task_id), "--data", str(data), dev=2)
-    cli(base, "task", "start", str(task_id), dev=0)
-    cli(base, "submit", str(task_id), "--data", str(data), dev=2)
+    task_id = one_owner_task(base, workdir)
+    cli(base, "submit", str(task_id), "--data", str(workdir / "data" / "owner-1.csv"), dev=2)
     right_key = workdir / "data" / "aggregator.x25519.json"
     other_key = workdir / "other.x25519.json"
     cli(base, "account", "x25519-new", str(other_key))
@@ -311,9 +316,7 @@ def test_watch_into_a_pipe_prints_the_table_while_the_task_runs(
     import select
 
     base = base_args(anvil, ipfs_node, marketplace)
-    task_id = cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"]
-    cli(base, "join", str(task_id), "--data", str(workdir / "data" / "owner-1.csv"), dev=2)
-    cli(base, "task", "start", str(task_id), dev=0)
+    task_id = one_owner_task(base, workdir)
     watcher = subprocess.Popen([sys.executable, "-m", "client.cli", *base, "task", "watch", str(task_id),
                                 "--interval", "0.2"], stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
