@@ -20,7 +20,7 @@ import typer
 from aggregator.daemon import AggregatorDaemon
 from aggregator.round import RoundAggregator
 from client.accounts import load_x25519_key
-from client.commands.context import console, fail, password, reports_errors, shown, state_of
+from client.commands.context import GIVE_UP_HELP, console, fail, password, reports_errors, shown, state_of
 from client.settings import default_home
 from marketplace.chain.events import RoundFinalized
 from marketplace.chain.session import ChainUnavailableError
@@ -150,10 +150,7 @@ def run(
         None, help="Round log (JSON lines); its folder holds the progress files. Kept for scripts; prefer --state-dir."
     ),
     poll: float = typer.Option(1.0, min=0.1, help="Seconds between looks at the chain."),
-    give_up_after: float | None = typer.Option(
-        None, min=0, help="Stop (exit status 2) once the chain or the IPFS node has not answered for this many "
-        "seconds in a row (default: wait for it, however long)."
-    ),
+    give_up_after: float | None = typer.Option(None, min=0, help=GIVE_UP_HELP),
 ) -> None:
     """Watch the chain and aggregate every round of the tasks this account aggregates; safe to kill and restart.
 

@@ -29,6 +29,8 @@ from marketplace.task_files import TaskFiles
 
 console = Console()
 err_console = Console(stderr=True)
+GIVE_UP_HELP = ("Stop (exit status 2) once the chain or the IPFS node has not answered for this many seconds in a "
+                "row (default: wait for it, however long).")  # fmt: skip
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -10,7 +10,17 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from client.commands.context import State, console, eth, fail, paid_text, reports_errors, shown, state_of
+from client.commands.context import (
+    GIVE_UP_HELP,
+    State,
+    console,
+    eth,
+    fail,
+    paid_text,
+    reports_errors,
+    shown,
+    state_of,
+)
 from client.data_owner import DataOwner
 from client.training import TrainConfig, evaluate, model_delta, train_local
 from client.training_cli import FollowEvent, follow_task
@@ -140,10 +150,7 @@ def run(
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
     join_first: bool = typer.Option(False, "--join", help="Join the task first if this account has not."),
     poll: float = typer.Option(1.0, min=0.1, help="Seconds between looks at the chain."),
-    give_up_after: float | None = typer.Option(
-        None, min=0, help="Stop (exit status 2) once the chain or the IPFS node has not answered for this many "
-        "seconds in a row (default: wait for it, however long)."
-    ),
+    give_up_after: float | None = typer.Option(None, min=0, help=GIVE_UP_HELP),
 ) -> None:
     """Stay online and submit an update in every round until the task ends (Ctrl-C to stop; safe to restart).
 
