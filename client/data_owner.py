@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from marketplace.errors import FedmarketError
 from marketplace.models import build_model, load_arrays, model_to_arrays
 from marketplace.task_files import TaskFiles
 from marketplace.task_spec import TaskSpec
+from marketplace.text import utc_text
 from marketplace.updates import UpdateHeader, key_from_hex, pack_update, quantize, seal
 from zk.commitments import hash_commitment
 from zk.groth16.rules import random_salt
@@ -84,8 +84,7 @@ class DataOwner:
             raise FedmarketError(f"{task} is full ({info.data_owners} of {info.terms.max_data_owners} data owners)")
         now = self.contract.session.w3.eth.get_block("latest")["timestamp"]
         if now > info.join_deadline:
-            ended = datetime.fromtimestamp(info.join_deadline, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            raise FedmarketError(f"{task}'s joining period ended at {ended}",
+            raise FedmarketError(f"{task}'s joining period ended at {utc_text(info.join_deadline)}",
                                  hint="the owner starts the task, or cancels it, from here")  # fmt: skip
 
     def open_round(self, task_id: int, round_: int) -> tuple[TaskInfo, TaskSpec]:

@@ -1,10 +1,16 @@
-"""How the CLI and the dashboard write periods and on-chain rule values for people."""
+"""How the CLI and the dashboard write block times, periods and on-chain rule values for people."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 PPM = 1_000_000
+
+
+def utc_text(timestamp: int) -> str:
+    """A block timestamp (Unix seconds) as a UTC date and time."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def duration_text(seconds: int) -> str:

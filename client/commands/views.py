@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.markup import escape
@@ -11,7 +10,7 @@ from rich.table import Table
 
 from marketplace.chain.events import RewardCredited, RoundFinalized, RoundSettled, Slashed
 from marketplace.chain.marketplace_contract import REPUTATION_ONE, MarketplaceContract, TaskInfo, TaskStatus
-from marketplace.text import duration_text
+from marketplace.text import duration_text, utc_text
 
 WEI = 10**18
 
@@ -66,7 +65,7 @@ def terms_table(summary: dict[str, Any]) -> Table:
         if key in ("reward", "stake"):
             value = f"{value / WEI:.6f} {summary['token'] if summary['token'] == 'ETH' else 'tokens'}"
         elif key == "join_deadline":
-            value = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            value = utc_text(value)
         elif key in ("submission_period", "aggregation_period", "dispute_window"):
             value = duration_text(value)
         table.add_row(key.replace("_", " "), escape(str(value)))

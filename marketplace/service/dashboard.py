@@ -6,7 +6,6 @@ while the task runs; nothing is loaded from outside the app (the browser may hav
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ from marketplace.ipfs import normalize_cid
 from marketplace.service import views
 from marketplace.service.api import AddressPath, RoundNo, TaskId, _round, _task, database, state
 from marketplace.service.state import ServiceState
-from marketplace.text import duration_text, rules_text
+from marketplace.text import duration_text, rules_text, utc_text
 
 HERE = FsPath(__file__).parent
 MAX_PROXY_BYTES = 16 << 20
@@ -56,7 +55,7 @@ def _short(value: str | None, keep: int = 6) -> str:
 def _time(timestamp: int | None) -> str:
     if not timestamp:
         return "–"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_text(timestamp)
 
 
 def _reputation(value: Any) -> float:
