@@ -54,10 +54,15 @@ def _coerce(name: str, value: Any) -> Any:
     return str(value)
 
 
+def config_file_path(path: Path | None) -> Path:
+    """The config file in use: --config, else FEDMARKET_CONFIG, else ~/.fedmarket/config.toml."""
+    return path or Path(os.environ.get(CONFIG_ENV, default_home() / "config.toml"))
+
+
 def read_config_file(path: Path | None) -> dict[str, Any]:
     """The `[fedmarket]` table of a TOML config file; a missing default file is fine, a missing named one is not."""
     named = path is not None or CONFIG_ENV in os.environ
-    path = path or Path(os.environ.get(CONFIG_ENV, default_home() / "config.toml"))
+    path = config_file_path(path)
     if not path.exists():
         if named:
             raise SettingsError(f"config file {path} does not exist")
@@ -88,7 +93,7 @@ def resolve_settings(
         elif environ.get(env_name):
             values[name], sources[name] = _coerce(name, environ[env_name]), f"env {env_name}"
         elif name in from_file:
-            values[name], sources[name] = _coerce(name, from_file[name]), "config file"
+            values[name], sources[name] = _coerce(name, from_file[name]), f"config file {config_file_path(config_path)}"
         else:
             sources[name] = "default"
     return Settings(**values, sources=sources)

@@ -21,7 +21,7 @@ def test_precedence(tmp_path: Path) -> None:
     env = {"FEDMARKET_IPFS_API": "http://env:2", "FEDMARKET_CHAIN_ID": "7"}
     settings = resolve_settings({"chain_id": 9}, config, env)
     assert (settings.rpc_url, settings.ipfs_api, settings.chain_id) == ("http://file:1", "http://env:2", 9)
-    assert settings.sources["rpc_url"] == "config file"
+    assert settings.sources["rpc_url"] == f"config file {config}"  # names which one
     assert settings.sources["ipfs_api"] == "env FEDMARKET_IPFS_API"
     assert settings.sources["chain_id"] == "flag"
     assert settings.sources["marketplace"] == "default" and settings.marketplace is None
