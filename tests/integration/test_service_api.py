@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +165,8 @@ def test_cors_and_pages(api: httpx.Client, world: World) -> None:
     for path in pages:
         page = api.get(path)
         assert page.status_code == 200 and "<html" in page.text, path
+    account_page = api.get(f"/accounts/{world.removed_address}").text  # each event with the money it moved
+    assert re.search(r"<td>Joined</td><td><a [^>]+>#\d+</a></td><td>–</td><td>[\d.]+ ETH</td>", account_page)
     round_page = api.get(f"/tasks/{world.task_b}/rounds/1").text  # owner 0 posted 0.375 (in units of 2^-20)
     assert "<td>0.3750</td>" in round_page and "%</span>" in round_page
     spec = api.get(f"/ipfs/{world.spec_cid}")
