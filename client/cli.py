@@ -15,6 +15,7 @@ from client.commands.aggregate import aggregate_app
 from client.commands.context import State, console, password, shown
 from client.commands.demo import register as register_demo
 from client.commands.dev import dev_app
+from client.commands.dispute import dispute_app
 from client.commands.serve import register as register_serve
 from client.commands.task import task_app
 from client.settings import Settings, resolve_settings
@@ -33,6 +34,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(task_app, name="task")
 app.add_typer(aggregate_app, name="aggregate")
 app.add_typer(dev_app, name="dev")
+app.add_typer(dispute_app, name="dispute")
 participate.register(app)
 audit_commands.register(app)
 register_demo(app)

@@ -15,7 +15,7 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 
-from client.owner import TaskTerms, recorded_rules
+from client.owner import ZERO_ADDRESS, TaskTerms, recorded_rules
 from client.training import TrainConfig
 from marketplace.chain.marketplace_contract import ETH, PayoutPolicy, Rules
 from marketplace.data import DataSchema, Dataset, load_data_file
@@ -188,6 +188,22 @@ def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
     return rules
 
 
+def _disputes(task: dict[str, Any]) -> dict[str, Any]:
+    """Who rules on a disputed round, the challenger's bond and the arbiter's time: all three are needed once
+    dispute_window > 0 (the contract refuses the task otherwise, after the spec was uploaded)."""
+    window = parse_duration(task.get("dispute_window", 0), "[task] dispute_window")
+    arbiter = str(task.get("arbiter", ZERO_ADDRESS))
+    if not is_address(arbiter):
+        raise SpecFileError(f"[task] arbiter {arbiter!r} is not an Ethereum address")
+    bond = parse_amount(task.get("challenge_bond", 0), "[task] challenge_bond")
+    period = parse_duration(task.get("arbitration_period", window), "[task] arbitration_period")
+    if window and (int(arbiter, 16) == 0 or bond == 0 or period == 0):
+        raise SpecFileError("[task] dispute_window > 0 needs an arbiter, a challenge_bond and an arbitration_period",
+                            hint='e.g. arbiter = "0x…", challenge_bond = "0.05 ether" (the period defaults to '
+                                 "the dispute window)")  # fmt: skip
+    return {"arbiter": to_checksum_address(arbiter), "challenge_bond": bond, "arbitration_period": period}
+
+
 def _public_key_from_file(spec_path: Path, aggregator: dict[str, Any]) -> str:
     """The public half of an X25519 key file (stored in clear beside the encrypted private half)."""
     if "public_key_file" not in aggregator:
@@ -214,7 +230,7 @@ def load_spec_file(path: Path) -> SpecFile:
     _check_keys(task, "task", {
         "name", "description", "reward", "token", "stake", "rounds", "min_data_owners", "max_data_owners",
         "join_period", "round_duration", "aggregation_period", "dispute_window", "aggregator_bond", "model_seed",
-        "scale_bits",
+        "scale_bits", "arbiter", "challenge_bond", "arbitration_period",
     })  # fmt: skip
     _check_keys(model, "model", {"kind", "hidden"})
     _check_keys(data, "data", {"num_features", "num_classes", "feature_names", "validation"})
@@ -271,6 +287,7 @@ def load_spec_file(path: Path) -> SpecFile:
         aggregation_period=parse_duration(task.get("aggregation_period", round_duration), "[task] aggregation_period"),
         dispute_window=parse_duration(task.get("dispute_window", 0), "[task] dispute_window"),
         rules=_rules(_section(document, "rules", required=False)),
+        **_disputes(task),
     )
     scale_bits = int(task.get("scale_bits", 16))
     protocol = _protocol(_section(document, "protocol", required=False), terms)

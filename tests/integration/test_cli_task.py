@@ -23,7 +23,7 @@ import client.audit
 from client.audit import RoundEvidence
 from client.cli import app
 from marketplace.chain.anvil import LocalAnvil
-from marketplace.chain.marketplace_contract import MarketplaceContract, TaskStatus
+from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus, TaskStatus
 from marketplace.ipfs import IpfsClient, LocalIpfsNode
 from marketplace.task_files import TaskFiles
 
@@ -327,3 +327,40 @@ def test_watch_into_a_pipe_prints_the_table_while_the_task_runs(
     finally:
         watcher.send_signal(signal.SIGINT)
         watcher.wait(timeout=30)
+
+
+def test_an_auditor_disputes_a_round_and_the_arbiter_voids_it(
+    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract, accounts  # type: ignore[no-untyped-def]
+) -> None:
+    base = base_args(anvil, ipfs_node, marketplace)
+    arbiter, auditor = accounts[6].address, 7
+    spec = workdir / "task.toml"
+    spec.write_text(spec.read_text().replace("dispute_window = 0 ", f'dispute_window = "1h"\narbiter = "{arbiter}"\n'
+                                             'challenge_bond = "0.05 ether"\n#'))  # fmt: skip
+    task_id = one_owner_task(base, workdir)
+    cli(base, "submit", str(task_id), "--data", str(workdir / "data" / "owner-1.csv"), dev=2)
+    aggregator = start_aggregator(base, workdir, task_id)
+    try:
+        wait_for(lambda: marketplace.get_round(task_id, 1).status is RoundStatus.FINALIZED, 90, "round 1 posted")
+    finally:
+        aggregator.send_signal(signal.SIGTERM)
+        aggregator.wait(timeout=30)
+
+    def refused(*args: str, dev: int) -> str:
+        result = RUNNER.invoke(app, [*base, "--dev-account", str(dev), *args], env={"COLUMNS": "400"})
+        assert result.exit_code == 1, result.output
+        return " ".join(result.output.split())
+
+    # an honest round: the auditor's own audit finds nothing, so no bond is posted on it
+    assert "passes all" in refused("dispute", "open", str(task_id), "1", dev=auditor)
+    evidence = workdir / "evidence.json"
+    evidence.write_text('{"claim": "the contributions were recomputed differently"}')
+    opened = cli(base, "dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=auditor)
+    assert opened["bond"] == 5 * 10**16 and IpfsClient(ipfs_node.api_url).cat(opened["evidence_cid"], 1 << 10) == (
+        evidence.read_bytes())  # fmt: skip
+    assert "already disputes" in refused("dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=3)
+    assert "arbiter is" in refused("dispute", "resolve", str(task_id), "1", "--uphold", dev=auditor)
+    ruled = cli(base, "dispute", "resolve", str(task_id), "1", "--uphold", dev=6)
+    assert ruled["upheld"] and ruled["challenger_credit"] == 5 * 10**16  # the bond back (no aggregator bond)
+    assert marketplace.get_round(task_id, 1).status is RoundStatus.VOIDED
+    assert "voided" in refused("dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=3)

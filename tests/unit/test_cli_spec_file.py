@@ -75,11 +75,20 @@ def test_a_good_spec_loads(tmp_path: Path) -> None:
         (lambda s: s.replace("rounds = 3", "rounds = 0"), "rounds"),
         (lambda s: s + "[surprise]\n", "unknown"),
         (lambda s: s.replace('"val.npz"', '"missing.csv"'), "cannot read"),
+        (lambda s: s.replace('round_duration = "30m"', 'round_duration = "30m"\ndispute_window = "1h"'), "arbiter"),
     ],
 )
 def test_bad_specs_are_refused(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises((SpecFileError, DataSchemaError), match=message):
         load_spec_file(write(tmp_path, edit(SPEC)))
+
+
+def test_a_dispute_window_comes_with_an_arbiter_a_bond_and_a_period(tmp_path: Path) -> None:
+    arbiter = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+    disputes = f'round_duration = "30m"\ndispute_window = "1h"\narbiter = "{arbiter}"\nchallenge_bond = "0.05 ether"'
+    terms = load_spec_file(write(tmp_path, SPEC.replace('round_duration = "30m"', disputes))).terms
+    assert (terms.dispute_window, terms.arbitration_period, terms.challenge_bond) == (3600, 3600, 5 * 10**16)
+    assert terms.on_chain().arbiter == arbiter
 
 
 def test_validation_data_must_match_the_schema(tmp_path: Path) -> None:
