@@ -73,6 +73,14 @@ def start_aggregator(base: list[str], workdir: Path, task_id: int, stall: str = 
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
+def shifted_model(ev: RoundEvidence) -> RoundEvidence:
+    """The round's evidence with its model file off by 0.5 in one weight, as a hostile chain or IPFS source
+    could serve it."""
+    model = {k: v.copy() for k, v in (ev.model or {}).items()}
+    model[next(iter(model))].flat[0] += np.float32(0.5)
+    return dataclasses.replace(ev, model=model)
+
+
 def one_owner_task(base: list[str], workdir: Path, start: bool = True) -> int:
     """A task from the example spec with owner-1.csv (dev account 2) joined; started unless `start` is False."""
     task_id = int(cli(base, "task", "publish", str(workdir / "task.toml"), dev=0)["task_id"])
@@ -224,11 +232,6 @@ def test_audit_command_fails_on_a_tampered_model_a_wrong_weight_and_a_forged_pro
         monkeypatch.setattr(client.audit, "gather", gather)
         return {c["name"] for c in report["checks"] if not c["passed"]}
 
-    def model_file(ev: RoundEvidence) -> RoundEvidence:
-        model = {k: v.copy() for k, v in (ev.model or {}).items()}
-        model[next(iter(model))].flat[0] += np.float32(0.5)
-        return dataclasses.replace(ev, model=model)
-
     def wrong_weight(ev: RoundEvidence) -> RoundEvidence:
         weights = list(ev.event.weights)
         weights[0] += 1
@@ -246,7 +249,7 @@ def test_audit_command_fails_on_a_tampered_model_a_wrong_weight_and_a_forged_pro
         return dataclasses.replace(ev, record=dataclasses.replace(ev.record, link=link))  # type: ignore[type-var]
 
     assert audit_with(tampered_link) == {"poseidon-pedersen link"}
-    assert "model file" in audit_with(model_file)
+    assert "model file" in audit_with(shifted_model)
     assert {"aggregation", "rules", "rules proof (Groth16)"} <= audit_with(wrong_weight)
     assert "rules proof (Groth16)" in audit_with(forged_proof)
 
@@ -329,8 +332,9 @@ def test_watch_into_a_pipe_prints_the_table_while_the_task_runs(
         watcher.wait(timeout=30)
 
 
-def test_an_auditor_disputes_a_round_and_the_arbiter_voids_it(
-    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract, accounts  # type: ignore[no-untyped-def]
+def test_auditors_dispute_a_round_and_the_arbiter_rejects_then_voids(
+    workdir: Path, anvil: LocalAnvil, ipfs_node: LocalIpfsNode, marketplace: MarketplaceContract, accounts,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     base = base_args(anvil, ipfs_node, marketplace)
     arbiter, auditor = accounts[6].address, 7
@@ -353,14 +357,26 @@ def test_an_auditor_disputes_a_round_and_the_arbiter_voids_it(
 
     # an honest round: the auditor's own audit finds nothing, so no bond is posted on it
     assert "passes all" in refused("dispute", "open", str(task_id), "1", dev=auditor)
+
+    # a model file that is not what the commitments say (served so by a hostile node): the audit is the evidence
+    gather = client.audit.gather
+
+    monkeypatch.setattr(client.audit, "gather", lambda *a: [shifted_model(ev) for ev in gather(*a)])
+    opened = cli(base, "dispute", "open", str(task_id), "1", dev=auditor)
+    monkeypatch.setattr(client.audit, "gather", gather)
+    published = json.loads(IpfsClient(ipfs_node.api_url).cat(opened["evidence_cid"], 1 << 20))
+    assert opened["bond"] == 5 * 10**16 and "model file" in published["failed"]
     evidence = workdir / "evidence.json"
     evidence.write_text('{"claim": "the contributions were recomputed differently"}')
-    opened = cli(base, "dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=auditor)
-    assert opened["bond"] == 5 * 10**16 and IpfsClient(ipfs_node.api_url).cat(opened["evidence_cid"], 1 << 10) == (
-        evidence.read_bytes())  # fmt: skip
     assert "already disputes" in refused("dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=3)
-    assert "arbiter is" in refused("dispute", "resolve", str(task_id), "1", "--uphold", dev=auditor)
+    assert "arbiter is" in refused("dispute", "resolve", str(task_id), "1", "--reject", dev=auditor)
+    rejected = cli(base, "dispute", "resolve", str(task_id), "1", "--reject", dev=6)
+    assert not rejected["upheld"] and rejected["to_pool"] == 5 * 10**16  # the bond goes to the round's owners
+
+    # the window stays open to another challenger, with evidence of its own
+    again = cli(base, "dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=3)
+    assert IpfsClient(ipfs_node.api_url).cat(again["evidence_cid"], 1 << 10) == evidence.read_bytes()
     ruled = cli(base, "dispute", "resolve", str(task_id), "1", "--uphold", dev=6)
     assert ruled["upheld"] and ruled["challenger_credit"] == 5 * 10**16  # the bond back (no aggregator bond)
     assert marketplace.get_round(task_id, 1).status is RoundStatus.VOIDED
-    assert "voided" in refused("dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=3)
+    assert "voided" in refused("dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=4)
