@@ -20,6 +20,7 @@ from marketplace.chain.erc20 import Erc20
 from marketplace.chain.events import DisputeResolved, RoundChallenged
 from marketplace.chain.marketplace_contract import MarketplaceContract, RoundInfo, RoundStatus
 from marketplace.errors import FedmarketError
+from marketplace.task_files import TaskFiles
 from marketplace.text import utc_text
 
 MAX_EVIDENCE_BYTES = 1 << 20
@@ -46,9 +47,9 @@ def _disputable(contract: MarketplaceContract, task_id: int, round_: int) -> Rou
     return state
 
 
-def _audit_evidence(contract: MarketplaceContract, state_files: object, task_id: int, round_: int) -> bytes:
+def _audit_evidence(contract: MarketplaceContract, files: TaskFiles, task_id: int, round_: int) -> bytes:
     """This account's own audit of the round, as evidence; a round the audit passes is not disputed on it."""
-    checks = [c for c in run_audit(contract, state_files, task_id) if c.round == round_]  # type: ignore[arg-type]
+    checks = [c for c in run_audit(contract, files, task_id) if c.round == round_]
     failed = [c for c in checks if not c.passed]
     if not failed:
         raise FedmarketError(f"the audit of round {round_} passes all {len(checks)} checks: nothing to dispute",
@@ -78,7 +79,10 @@ def open_dispute(
     contract = state.marketplace()
     _disputable(contract, task_id, round_)
     if evidence is not None:
-        data = evidence.read_bytes()
+        try:
+            data = evidence.read_bytes()
+        except OSError as exc:
+            raise FedmarketError(f"cannot read evidence file {evidence}: {exc.strerror}") from None
         if len(data) > MAX_EVIDENCE_BYTES:
             raise FedmarketError(f"{evidence} holds {len(data):,} bytes; evidence is at most {MAX_EVIDENCE_BYTES:,}")
     else:

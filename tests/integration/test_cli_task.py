@@ -374,6 +374,8 @@ def test_auditors_dispute_a_round_and_the_arbiter_rejects_then_voids(
     assert not rejected["upheld"] and rejected["to_pool"] == 5 * 10**16  # the bond goes to the round's owners
 
     # the window stays open to another challenger, with evidence of its own
+    assert "cannot read evidence file" in refused("dispute", "open", str(task_id), "1", "--evidence",
+                                                  str(workdir / "missing.json"), dev=3)  # fmt: skip
     again = cli(base, "dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=3)
     assert IpfsClient(ipfs_node.api_url).cat(again["evidence_cid"], 1 << 10) == evidence.read_bytes()
     ruled = cli(base, "dispute", "resolve", str(task_id), "1", "--uphold", dev=6)
