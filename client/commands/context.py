@@ -143,6 +143,11 @@ def fail(message: str, as_json: bool = False, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _as_json(kwargs: dict[str, Any]) -> bool:
+    ctx = kwargs.get("ctx")
+    return isinstance(ctx, typer.Context) and isinstance(ctx.obj, State) and ctx.obj.as_json
+
+
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn fedmarket errors into one line with the next step and exit status 1, never a traceback."""
 
@@ -151,9 +156,10 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except FedmarketError as exc:
-            ctx = kwargs.get("ctx")
-            as_json = isinstance(ctx, typer.Context) and isinstance(ctx.obj, State) and ctx.obj.as_json
-            raise fail(explain(exc), as_json) from None
+            raise fail(explain(exc), _as_json(kwargs)) from None
+        except OSError as exc:  # a file named on the command line (or its folder) is missing or not ours
+            text = f"cannot use {exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc)
+            raise fail(text, _as_json(kwargs)) from None
 
     return wrapper
 

@@ -148,6 +148,8 @@ def test_full_task_through_the_commands(
     assert all(abs(sum(r["reputations"]) - 1) < 1e-5 for r in status["rounds_detail"])
     model = workdir / "model.safetensors"
     assert cli(base, "task", "model", str(task_id), "--out", str(model))["final"] is True
+    nowhere = RUNNER.invoke(app, [*base, "task", "model", str(task_id), "--out", str(workdir / "no" / "m.st")])
+    assert nowhere.exit_code == 1 and "No such file or directory" in " ".join(nowhere.output.split())  # no traceback
     audited = cli(base, "audit", str(task_id), "--model", str(model))
     assert audited["passed"] is True
     assert {"aggregation", "model opening", "model file", "rules", "contributions", "payouts"} <= {
