@@ -198,8 +198,11 @@ def earnings(
             continue
         # the contract zeroes a payout once it is taken; what was taken is in the Withdrawn events
         taken = sum(e.amount for e in contract.events("Withdrawn", taskId=tid, account=me) if isinstance(e, Withdrawn))
+        # a dispute's credit (an upheld challenge's bond and share) can be taken at once; the rest once closed
+        now = payout.total if closed else payout.challenge_credit
         rows.append({"task_id": tid, "earned": payout.earned, "stake": payout.stake, "total": payout.total,
-                     "withdrawable": closed and not part.withdrawn and payout.total > 0,
+                     "challenge_credit": payout.challenge_credit, "withdrawable_now": now,
+                     "withdrawable": now > 0 and (payout.challenge_credit > 0 or not part.withdrawn),
                      "withdrawn": part.withdrawn, "withdrawn_amount": taken})  # fmt: skip
     if state.as_json:
         state.emit(rows, "")
@@ -208,7 +211,10 @@ def earnings(
 
     table = Table("task", "earned", "stake back", "total", "state", title=f"earnings of {me} (ETH)")
     for r in rows:
-        phase = "withdraw now" if r["withdrawable"] else "task not closed" if not r["withdrawn"] else ""
+        phase = "task not closed" if not r["withdrawn"] else ""
+        if r["withdrawable"]:
+            partial = r["withdrawable_now"] < r["total"]
+            phase = f"withdraw {eth(r['withdrawable_now'])} now" + ("; the rest when it closes" if partial else "")
         if r["withdrawn_amount"]:
             phase = f"withdrew {eth(r['withdrawn_amount'])}" + (f"; {phase}" if phase else "")
         table.add_row(str(r["task_id"]), eth(r["earned"]), eth(r["stake"]), eth(r["total"]), phase)

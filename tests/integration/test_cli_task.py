@@ -384,3 +384,6 @@ def test_auditors_dispute_a_round_and_the_arbiter_rejects_then_voids(
     assert ruled["upheld"] and ruled["challenger_credit"] == 5 * 10**16  # the bond back (no aggregator bond)
     assert marketplace.get_round(task_id, 1).status is RoundStatus.VOIDED
     assert "voided" in refused("dispute", "open", str(task_id), "1", "--evidence", str(evidence), dev=4)
+    owed = cli(base, "earnings", dev=3)  # not a member of the task, yet owed: it shows, and can be taken now
+    assert [(r["task_id"], r["challenge_credit"], r["withdrawable"]) for r in owed] == [(task_id, 5 * 10**16, True)]
+    assert cli(base, "withdraw", str(task_id), dev=3)["amount"] == 5 * 10**16
