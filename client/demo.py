@@ -249,8 +249,8 @@ class Display:
             rounds.add_column(column, justify="right")
         for row, view in zip(self.rows, self.views, strict=False):
             rounds.add_row(str(row.round), f"{row.accuracy:.3f}", str(row.accepted), str(row.left_out),
-                           ",".join(self.labels[i] for i in view.removed) or "-", f"{sum(row.gas.values()):,}",
-                           f"{row.seconds:.1f}")  # fmt: skip
+                           ",".join(self.labels[i] for i in view.removed) or "-",
+                           f"{view.finalize_gas + view.settle_gas:,}", f"{row.seconds:.1f}")  # fmt: skip
         owners = Table(title="data owners")
         for column in ("owner", "kind", "reputation", "credited (ETH)", "slashed (ETH)", "status"):
             owners.add_column(column)
@@ -464,11 +464,7 @@ def _follow_rounds(config: DemoConfig, console: Console, contract: MarketplaceCo
                 load_arrays(model, files.model(view.model_cid, spec))
                 metrics = evaluate(model, test)
                 kept = sum(1 for w in view.weights if w)
-                gas = {"finalizeRound": view.finalize_gas, "settleRound": view.settle_gas}
-                result.gas_by_call["finalizeRound"].append(view.finalize_gas)
-                if view.settle_gas:
-                    result.gas_by_call["settleRound"].append(view.settle_gas)
-                row = RoundRow(view.round, metrics["accuracy"], metrics["loss"], kept, view.submitted - kept, gas,
+                row = RoundRow(view.round, metrics["accuracy"], metrics["loss"], kept, view.submitted - kept, {},
                                time.perf_counter() - round_started)  # fmt: skip
                 round_started = time.perf_counter()
                 display.rows.append(row)
@@ -481,6 +477,7 @@ def _follow_rounds(config: DemoConfig, console: Console, contract: MarketplaceCo
             if info.status in (TaskStatus.FINISHED, TaskStatus.CANCELLED) and info.unsettled_rounds == 0 and len(
                 result.rows
             ) >= len([v for v in views if v.model_cid]):  # fmt: skip
+                _record_gas(result, views)
                 return
             if aggregator.poll() not in (None, 0):
                 raise FedmarketError(f"the aggregator process exited with code {aggregator.returncode}",
@@ -488,6 +485,18 @@ def _follow_rounds(config: DemoConfig, console: Console, contract: MarketplaceCo
             if time.monotonic() > deadline:
                 raise FedmarketError(f"the demo did not finish within {config.timeout_s:.0f} s")
             time.sleep(0.3)
+
+
+def _record_gas(result: DemoResult, views: list[RoundView]) -> None:
+    """Each round's finalize and settle gas, read once every round is settled: a round's settlement can land
+    after its model was first seen, and its gas then was not known yet."""
+    by_round = {v.round: v for v in views}
+    for row in result.rows:
+        view = by_round[row.round]
+        row.gas = {"finalizeRound": view.finalize_gas, "settleRound": view.settle_gas}
+        result.gas_by_call["finalizeRound"].append(view.finalize_gas)
+        if view.settle_gas:
+            result.gas_by_call["settleRound"].append(view.settle_gas)
 
 
 def _settle_money(result: DemoResult, owner: MarketplaceContract, data_owners: list[DataOwner]) -> None:

@@ -54,6 +54,9 @@ def test_demo_reaches_accuracy_and_conserves_money() -> None:
     assert result.rows[-1].accuracy > result.rows[0].accuracy
     assert result.conserved and result.contract_balance_after == 0
     assert sum(result.payouts.values()) + result.refund == result.escrow + result.stakes
+    # every round's finalize and settle gas, the last round's settlement included (it lands after its model)
+    assert len(result.gas_by_call["finalizeRound"]) == len(result.gas_by_call["settleRound"]) == 3
+    assert all(row.gas["settleRound"] > 0 for row in result.rows)
 
 
 @dataclass
