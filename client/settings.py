@@ -84,6 +84,7 @@ def resolve_settings(
     """Merge the four sources; `sources` records where each value came from (for `config show`)."""
     environ = os.environ if environ is None else environ
     from_file = read_config_file(config_path)
+    file_source = f"config file {config_file_path(config_path)}"
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name in Settings.names():
@@ -93,7 +94,7 @@ def resolve_settings(
         elif environ.get(env_name):
             values[name], sources[name] = _coerce(name, environ[env_name]), f"env {env_name}"
         elif name in from_file:
-            values[name], sources[name] = _coerce(name, from_file[name]), f"config file {config_file_path(config_path)}"
+            values[name], sources[name] = _coerce(name, from_file[name]), file_source
         else:
             sources[name] = "default"
     return Settings(**values, sources=sources)

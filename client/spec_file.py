@@ -188,10 +188,9 @@ def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
     return rules
 
 
-def _disputes(task: dict[str, Any]) -> dict[str, Any]:
+def _disputes(task: dict[str, Any], window: int) -> dict[str, Any]:
     """Who rules on a disputed round, the challenger's bond and the arbiter's time: all three are needed once
-    dispute_window > 0 (the contract refuses the task otherwise, after the spec was uploaded)."""
-    window = parse_duration(task.get("dispute_window", 0), "[task] dispute_window")
+    the dispute `window` is above 0 (the contract refuses the task otherwise, after the spec was uploaded)."""
     arbiter = str(task.get("arbiter", ZERO_ADDRESS))
     if not is_address(arbiter):
         raise SpecFileError(f"[task] arbiter {arbiter!r} is not an Ethereum address")
@@ -273,6 +272,8 @@ def load_spec_file(path: Path) -> SpecFile:
     if reward < rounds:
         raise SpecFileError("[task] reward must be at least one wei per round")
     round_duration = parse_duration(task.get("round_duration", "1h"), "[task] round_duration")
+    dispute_window = parse_duration(task.get("dispute_window", 0), "[task] dispute_window")
+    rules_table = _section(document, "rules", required=False)
     terms = TaskTerms(
         reward=reward,
         stake=parse_amount(task.get("stake", 0), "[task] stake"),
@@ -285,13 +286,13 @@ def load_spec_file(path: Path) -> SpecFile:
         aggregator_bond=parse_amount(task.get("aggregator_bond", 0), "[task] aggregator_bond"),
         join_period=parse_duration(task.get("join_period", "7d"), "[task] join_period"),
         aggregation_period=parse_duration(task.get("aggregation_period", round_duration), "[task] aggregation_period"),
-        dispute_window=parse_duration(task.get("dispute_window", 0), "[task] dispute_window"),
-        rules=_rules(_section(document, "rules", required=False)),
-        **_disputes(task),
+        dispute_window=dispute_window,
+        rules=_rules(rules_table),
+        **_disputes(task, dispute_window),
     )
     scale_bits = int(task.get("scale_bits", 16))
     protocol = _protocol(_section(document, "protocol", required=False), terms)
-    stated = sorted({"alpha", "beta", "clip_norm"} & set(_section(document, "rules", required=False)))
+    stated = sorted({"alpha", "beta", "clip_norm"} & set(rules_table))
     if protocol is not None and stated:
         raise SpecFileError(f"[rules] {', '.join(stated)}: a task with [protocol] sets alpha, beta and gamma there",
                             hint="keep slash and payout in [rules]; the chain records [protocol]'s values")  # fmt: skip

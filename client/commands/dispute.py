@@ -18,7 +18,7 @@ from client.commands.audit import run_audit
 from client.commands.context import eth, reports_errors, shown, state_of
 from marketplace.chain.erc20 import Erc20
 from marketplace.chain.events import DisputeResolved, RoundChallenged
-from marketplace.chain.marketplace_contract import MarketplaceContract, RoundInfo, RoundStatus
+from marketplace.chain.marketplace_contract import MarketplaceContract, RoundStatus, TaskTerms
 from marketplace.errors import FedmarketError
 from marketplace.task_files import TaskFiles
 from marketplace.text import utc_text
@@ -29,8 +29,9 @@ dispute_app = typer.Typer(help="Challenge a round's posted numbers within its di
                           no_args_is_help=True)  # fmt: skip
 
 
-def _disputable(contract: MarketplaceContract, task_id: int, round_: int) -> RoundInfo:
-    """The round, if a challenge could be posted on it now; otherwise why not, before any bond is spent."""
+def _disputable(contract: MarketplaceContract, task_id: int, round_: int) -> TaskTerms:
+    """The task's terms, if a challenge could be posted on the round now; otherwise why not, before any bond is
+    spent."""
     terms = contract.get_terms(task_id)
     if terms.dispute_window == 0:
         raise FedmarketError(f"task {task_id} takes no disputes (its dispute window is 0)")
@@ -44,7 +45,7 @@ def _disputable(contract: MarketplaceContract, task_id: int, round_: int) -> Rou
     now = contract.session.w3.eth.get_block("latest")["timestamp"]
     if now >= state.dispute_deadline:
         raise FedmarketError(f"round {round_}'s dispute window closed at {utc_text(state.dispute_deadline)}")
-    return state
+    return terms
 
 
 def _audit_evidence(contract: MarketplaceContract, files: TaskFiles, task_id: int, round_: int) -> bytes:
@@ -77,7 +78,7 @@ def open_dispute(
     """
     state = state_of(ctx)
     contract = state.marketplace()
-    _disputable(contract, task_id, round_)
+    terms = _disputable(contract, task_id, round_)
     if evidence is not None:
         try:
             data = evidence.read_bytes()
@@ -89,7 +90,6 @@ def open_dispute(
         with state.working(f"auditing round {round_} of task {task_id}"):
             data = _audit_evidence(contract, state.files(), task_id, round_)
     cid = state.files().put(data)
-    terms = contract.get_terms(task_id)
     if not terms.is_eth:
         Erc20(contract.session, terms.token).approve(contract.address, terms.challenge_bond)
     result = contract.challenge_round(task_id, round_, cid, terms.challenge_bond if terms.is_eth else 0)

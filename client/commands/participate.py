@@ -202,7 +202,7 @@ def earnings(
         now = payout.total if closed else payout.challenge_credit
         rows.append({"task_id": tid, "earned": payout.earned, "stake": payout.stake, "total": payout.total,
                      "challenge_credit": payout.challenge_credit, "withdrawable_now": now,
-                     "withdrawable": now > 0 and (payout.challenge_credit > 0 or not part.withdrawn),
+                     "withdrawable": now > 0,
                      "withdrawn": part.withdrawn, "withdrawn_amount": taken})  # fmt: skip
     if state.as_json:
         state.emit(rows, "")
