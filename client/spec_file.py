@@ -22,6 +22,7 @@ from marketplace.data import DataSchema, Dataset, load_data_file
 from marketplace.errors import FedmarketError
 from marketplace.models import ModelSpec
 from marketplace.task_spec import ProtocolSpec, TaskSpec
+from marketplace.text import PPM
 from marketplace.updates import key_from_hex
 
 UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
@@ -155,8 +156,8 @@ def _rules(table: dict[str, Any]) -> Rules:
             raise SpecFileError(f"[rules] {key} must be between 0 and 1, got {value}")
     return Rules(
         clip_norm=int(table.get("clip_norm", 0)),
-        alpha_ppm=round(fractions["alpha"] * 1_000_000),
-        beta_ppm=round(fractions["beta"] * 1_000_000),
+        alpha_ppm=round(fractions["alpha"] * PPM),
+        beta_ppm=round(fractions["beta"] * PPM),
         slash_bps=round(fractions["slash"] * 10_000),
         payout_policy=PayoutPolicy[payout],
     )

@@ -10,6 +10,7 @@ from typing import Any
 from marketplace.data import DataSchema
 from marketplace.errors import FedmarketError
 from marketplace.models import ModelSpec, expected_shapes
+from marketplace.text import PPM
 from marketplace.updates import key_from_hex, max_model_bytes, max_sealed_update_bytes, max_update_bytes
 
 SPEC_FORMAT = "fedmarket-task-spec"
@@ -247,8 +248,8 @@ class ProtocolSpec:
         million): the values the aggregator runs and the proofs bind, so a reader of the chain sees those."""
         return {
             "clip_norm": round(self.gamma * 2**scale_bits),
-            "alpha_ppm": round(Fraction(self.alpha) * 1_000_000),
-            "beta_ppm": round(Fraction(self.beta) * 1_000_000),
+            "alpha_ppm": round(Fraction(self.alpha) * PPM),
+            "beta_ppm": round(Fraction(self.beta) * PPM),
         }
 
     def to_dict(self) -> dict[str, Any]:

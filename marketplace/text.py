@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-PPM = 1_000_000
+PPM = 1_000_000  # the contract's unit for α and β (Rules.alphaPpm, betaPpm) and for shares
+DUST_WEI = 10**12  # an amount under 10^-6 ether reads 0 at six decimals: such dust is written in wei
 
 
 def utc_text(timestamp: int) -> str:

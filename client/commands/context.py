@@ -26,6 +26,7 @@ from marketplace.chain.session import ChainSession, connect
 from marketplace.errors import FedmarketError
 from marketplace.ipfs import IpfsClient
 from marketplace.task_files import TaskFiles
+from marketplace.text import DUST_WEI
 
 console = Console()
 err_console = Console(stderr=True)
@@ -172,6 +173,6 @@ def paid_text(wei: int, token: str) -> str:
     """A payment as people read it: six decimals and its unit, and dust that six decimals would print as
     0.000000 (an owner's refund of a payout split's rounding) in wei or base units."""
     native = int(token, 16) == 0
-    if 0 < wei < 10**12:
+    if 0 < wei < DUST_WEI:
         return f"{wei} wei" if native else f"{wei} base units of token {token}"
     return f"{eth(wei)} ETH" if native else f"{eth(wei)} of token {token}"

@@ -20,7 +20,6 @@ from marketplace.errors import ChainError
 ARTIFACT = "Marketplace"
 ETH = "0x" + "00" * 20  # token address of ETH-paid tasks
 ZERO_POINT: tuple[int, int] = (0, 0)  # BN254 point at infinity: the commitment of "no submission"
-PPM = 1_000_000
 # a RoundReport's reputations: fixed point with 2^20 = 1, the scale the rules proof binds and the aggregator
 # reads back as RFFL state (aggregator.fixedpoint.ONE)
 REPUTATION_ONE = 1 << 20

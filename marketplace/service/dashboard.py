@@ -20,7 +20,7 @@ from marketplace.ipfs import normalize_cid
 from marketplace.service import views
 from marketplace.service.api import AddressPath, RoundNo, TaskId, _round, _task, database, state
 from marketplace.service.state import ServiceState
-from marketplace.text import duration_text, rules_text, utc_text
+from marketplace.text import DUST_WEI, duration_text, rules_text, utc_text
 
 HERE = FsPath(__file__).parent
 MAX_PROXY_BYTES = 16 << 20
@@ -38,7 +38,7 @@ def _amount(value: Any, token: str = "0x" + "00" * 20) -> str:
         return "–"
     number = int(value)
     if int(token, 16) == 0:
-        if 0 < number < 10**12:  # dust (a payout split's rounding) would read "0 ETH"
+        if 0 < number < DUST_WEI:  # dust (a payout split's rounding) would read "0 ETH"
             return f"{number:,} wei"
         whole, frac = divmod(number, WEI)
         decimals = f"{frac:018d}"[:6].rstrip("0")
