@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,7 @@ from protocol_support.waiting import wait_for
 from web3 import Web3
 
 from marketplace.ipfs import IpfsClient, LocalIpfsNode
+from marketplace.service.app import Service
 from marketplace.service.server import running_service
 
 pytestmark = pytest.mark.integration
@@ -180,27 +182,31 @@ def test_cors_and_pages(api: httpx.Client, world: World) -> None:
     assert refused.status_code == 404 and "not named by any indexed" in refused.json()["detail"]
 
 
-def test_app_without_ipfs_still_answers(world: World, tmp_path: Path) -> None:
-    from marketplace.service.app import Service
-
-    service = Service.build(world.settings(f"sqlite:///{tmp_path / 'i.db'}", ipfs_api=None))
+@contextmanager
+def indexed_app(world: World, db: Path, **overrides: object) -> Iterator[tuple[Service, TestClient]]:
+    """A service over its own index of the world, caught up once, with no indexer thread: the test drives it."""
+    service = Service.build(world.settings(f"sqlite:///{db}", **overrides))
     service.indexer.sync()
-    with TestClient(service.app) as client:
+    try:
+        with TestClient(service.app) as client:
+            yield service, client
+    finally:
+        service.stop()
+
+
+def test_app_without_ipfs_still_answers(world: World, tmp_path: Path) -> None:
+    with indexed_app(world, tmp_path / "i.db", ipfs_api=None) as (_, client):
         task = client.get(f"/api/tasks/{world.task_a}").json()
         assert task["spec"] is None and "no IPFS node" in task["spec_error"]
         assert all(r["accuracy"] is None for r in client.get(f"/api/tasks/{world.task_a}/rounds").json())
         assert client.get(f"/ipfs/{world.spec_cid}").status_code == 503
-    service.stop()
 
 
 def test_an_ipfs_outage_is_not_cached_as_the_content_missing(world: World, tmp_path: Path) -> None:
     from marketplace.net import free_loopback_port
-    from marketplace.service.app import Service
 
     dead = f"http://127.0.0.1:{free_loopback_port()}"  # nothing listens: every fetch is refused
-    service = Service.build(world.settings(f"sqlite:///{tmp_path / 'o.db'}", ipfs_api=dead))
-    service.indexer.sync()
-    with TestClient(service.app) as client:
+    with indexed_app(world, tmp_path / "o.db", ipfs_api=dead) as (service, client):
         task = client.get(f"/api/tasks/{world.task_a}").json()
         assert task["spec"] is None and "unreachable" in task["spec_error"]
         rounds = client.get(f"/api/tasks/{world.task_a}/rounds").json()
@@ -209,30 +215,24 @@ def test_an_ipfs_outage_is_not_cached_as_the_content_missing(world: World, tmp_p
         task = client.get(f"/api/tasks/{world.task_a}").json()
         assert task["spec"]["name"] and task["spec_error"] is None
         assert all(r["accuracy"] is not None for r in client.get(f"/api/tasks/{world.task_a}/rounds").json())
-    service.stop()
 
 
 def test_a_spec_the_node_could_not_find_is_looked_up_again(world: World, tmp_path: Path) -> None:
     import threading
 
-    from marketplace.service.app import Service
     from marketplace.service.db import SpecCache
 
-    service = Service.build(world.settings(f"sqlite:///{tmp_path / 'm.db'}"))
-    service.indexer.sync()
-    state = service.app.state.service
-    with state.sessions() as db:  # as if an earlier lookup had not found it on the network
-        db.add(SpecCache(cid=world.spec_cid, document=None, error="not found"))
-        db.commit()
-    stop = threading.Event()
-    warmer = threading.Thread(target=state.content.warm_specs, args=(state.sessions, stop, 0.1, 0.3), daemon=True)
-    try:
-        with TestClient(service.app) as client:
-            assert client.get(f"/api/tasks/{world.task_a}").json()["spec_error"] == "not found"  # cached
-            warmer.start()
+    with indexed_app(world, tmp_path / "m.db") as (service, client):
+        state = service.app.state.service
+        with state.sessions() as db:  # as if an earlier lookup had not found it on the network
+            db.add(SpecCache(cid=world.spec_cid, document=None, error="not found"))
+            db.commit()
+        assert client.get(f"/api/tasks/{world.task_a}").json()["spec_error"] == "not found"  # cached
+        stop = threading.Event()
+        warmer = threading.Thread(target=state.content.warm_specs, args=(state.sessions, stop, 0.1, 0.3), daemon=True)
+        warmer.start()
+        try:
             wait_for(lambda: client.get(f"/api/tasks/{world.task_a}").json()["spec"] is not None, 30, "the retry")
-    finally:
-        stop.set()
-        if warmer.is_alive():
+        finally:
+            stop.set()
             warmer.join(timeout=30)
-        service.stop()
