@@ -175,6 +175,7 @@ def rffl_round(
     gamma_q: int,
     alpha_fp: int,
     beta: Fraction,
+    capped: bool = False,
 ) -> FixedRoundOutcome:
     """One RFFL round on integers: clip → weights → ū → φ → reputation → removal.
 
@@ -184,6 +185,9 @@ def rffl_round(
     weighted aggregate the Pedersen check verifies; ū = ⌊Σ W_i q_i / Σ_kept base_i⌋ is the new
     model delta (RFFL's u = Σ r_i·clip(Δ_i) with Σ r = 1 over the kept rows).
     φ_i = trunc(ONE·cos(q_i, ū)) for active rows that submitted, 0 for active rows that did not.
+    `capped` (rule version rffl-v3): a row the filters dropped scores min(φ_i, 0), no better than a sender of
+    nothing, since a dropped update gave the model nothing; otherwise a boosted copy of an honest step keeps
+    the honest cosine and the top reputation while it is filtered round after round.
     """
     n = q.shape[0]
     for name, seq in (("submitted", submitted), ("kept", kept), ("active", active)):
@@ -205,6 +209,8 @@ def rffl_round(
         cosine(dot, sq, aggregate_sq) if (a and sub) else 0
         for dot, sq, a, sub in zip(dots, squared, active, submitted, strict=True)
     ]
+    if capped:
+        phis = [p if k else min(p, 0) for p, k in zip(phis, kept, strict=True)]
     updated = [
         reputation_step(int(r), phi, alpha_fp) if a else 0 for r, phi, a in zip(reputations, phis, active, strict=True)
     ]
@@ -229,3 +235,19 @@ def cosine_filter(q: np.ndarray, weights: Sequence[int], threshold_fp: int) -> l
     reference_sq = exact_squared_norms(reference[None, :])[0]
     dots = exact_dots(q, reference)
     return [cosine(d, s, reference_sq) >= threshold_fp for d, s in zip(dots, squared, strict=True)]
+
+
+def lower_median(values: Sequence[int]) -> int:
+    """The ⌈m/2⌉-th smallest of m values (0 for none): an element of the list, so a circuit checks it by
+    counting, with no average of the two middle values to divide."""
+    ordered = sorted(int(v) for v in values)
+    return ordered[(len(ordered) - 1) // 2] if ordered else 0
+
+
+def norm_ratio_filter(squared_norms: Sequence[int], live: Sequence[bool], ratio_sq_fp: int) -> list[bool]:
+    """Keep live row i iff ‖q_i‖²·ONE ≤ K·med, K = ⌊k²·ONE⌋ and med the lower median of the live rows' ‖q‖²:
+    drops any update more than k times the round's median norm (a scaled update; honest norms within a round
+    stay within a few times each other). K = 0 keeps every live row."""
+    median = lower_median([s for s, ok in zip(squared_norms, live, strict=True) if ok])
+    return [bool(ok) and (ratio_sq_fp == 0 or int(s) * ONE <= ratio_sq_fp * median)
+            for s, ok in zip(squared_norms, live, strict=True)]  # fmt: skip

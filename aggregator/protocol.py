@@ -22,6 +22,7 @@ from aggregator.proving import (
     LinkedRound,
     circuit_shape,
     link_round,
+    linked_rule,
     pedersen_commitment,
     poseidon_commitment,
     prove_linked_rules,
@@ -143,10 +144,11 @@ def _kept(
 def _linked_kept(
     q: np.ndarray, submitted: list[bool], active: list[bool], base: list[int], rules: ProtocolSpec
 ) -> list[bool]:
-    """rffl-v2's kept flags: live rows that fixedpoint.cosine_filter keeps at the task's τ (what the circuit proves)."""
+    """A linked version's kept flags: live rows its proven filters keep (fixedpoint.cosine_filter at the task's τ;
+    rffl-v3 also fixedpoint.norm_ratio_filter at its k), what the circuit proves."""
     probe = RoundInputs(q=q, submitted=submitted, kept=[False] * len(submitted), active=active, base_weights=base,
                         reputations=[0] * len(submitted), gamma_q=1, alpha_fp=0)  # fmt: skip
-    return filter_decision(probe, rules.filter_threshold_fp)
+    return filter_decision(probe, linked_rule(rules))
 
 
 def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) -> Planned:
@@ -172,7 +174,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     else:
         base = list(before)
     live = [i for i in range(n) if submitted[i] and active[i]]
-    if rules.linked:  # rffl-v2: the kept flags are the proven cosine filter's, nothing else
+    if rules.linked:  # rffl-v2/v3: the kept flags are the proven filters', nothing else
         kept = _linked_kept(q, submitted, active, base, rules)
     else:
         kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)
@@ -182,7 +184,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     beta = rules.beta_in_round(round_)
     outcome = fixedpoint.rffl_round(
         q, submitted=submitted, kept=kept, active=active, base_weights=base, reputations=before,
-        gamma_q=gamma_q, alpha_fp=alpha_fp, beta=beta,
+        gamma_q=gamma_q, alpha_fp=alpha_fp, beta=beta, capped=rules.capped,
     )  # fmt: skip
     weights = [int(w) for w in outcome.weights]
     removals = 0
@@ -229,9 +231,10 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
         rejected=[{"data_owner": r.data_owner, "reason": r.reason} for r in collected.rejected],
         proof_mode=rules.proof, rule_version=rules.rule_version,
         filter_threshold=rules.filter_threshold_fp if rules.linked else 0,
+        norm_ratio_sq=rules.norm_ratio_sq_fp if rules.capped else 0,
     )  # fmt: skip
     if rules.linked:  # the link is fixed by the commitments and the statement: publish it with the record
-        digest = statement_digest(record.statement(), rules.filter_threshold_fp)
+        digest = statement_digest(record.statement(), linked_rule(rules))
         link = link_round(q, blindings, on_chain, model_commitment, digest, submitted, rules)  # type: ignore[arg-type]
         record.link = {"digest": str(link.digest), "seed": str(link.seed), "t": str(link.t), "proof": link.link_proof}
     record_cid = agg.files.put(record.to_json())
@@ -288,12 +291,12 @@ def prove(agg: RoundAggregator, task_id: int, planned: Planned) -> Planned:
         return planned
     shape = circuit_shape(len(planned.collected.participants), planned.inputs.q.shape[1], rules)
     weights = list(planned.report.weights)
-    if rules.linked:  # rffl-v2: the adapter derives the seed from these commitments; the link is in the record
+    if rules.linked:  # the adapter derives the seed from these commitments; the link is in the record
         link = planned.record.link
         expected = LinkedRound(int(link["digest"]), int(link["seed"]), int(link["t"]), link["proof"])
         proved = prove_linked_rules(
             shape, planned.inputs, weights, list(planned.report.commitments), planned.report.model_commitment,
-            rules.filter_threshold_fp, expected, agg.key_cache,
+            rules, expected, agg.key_cache,
         )  # fmt: skip
     else:
         proved = prove_rules(shape, planned.inputs, weights, agg.key_cache)

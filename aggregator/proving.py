@@ -37,10 +37,10 @@ def circuit_shape(n: int, d: int, rules: ProtocolSpec) -> CircuitShape:
 
 
 def circuit_spec(rule_version: str = "rffl-v1"):  # type: ignore[no-untyped-def]
-    """The zk.groth16.keys.CircuitSpec of a rule version (rffl-v1 or rffl-v2)."""
-    from zk.groth16.keys import RULES_V1, RULES_V2
+    """The zk.groth16.keys.CircuitSpec of a rule version (rffl-v1, rffl-v2 or rffl-v3)."""
+    from zk.groth16.keys import RULES_V1, RULES_V2, RULES_V3
 
-    specs = {RULES_V1.version: RULES_V1, RULES_V2.version: RULES_V2}
+    specs = {spec.version: spec for spec in (RULES_V1, RULES_V2, RULES_V3)}
     if rule_version not in specs:
         raise ValueError(f"unknown rule version {rule_version!r}; known: {', '.join(specs)}")
     return specs[rule_version]
@@ -103,16 +103,25 @@ def link_round(
     return LinkedRound(digest, seed, t, proof.to_json())
 
 
+def linked_rule(rules: ProtocolSpec):  # type: ignore[no-untyped-def]
+    """The zk.groth16.linked.LinkedRule of an rffl-v2 or rffl-v3 task: its version, τ and K."""
+    from zk.groth16.linked import LinkedRule
+
+    return LinkedRule(rules.rule_version, rules.filter_threshold_fp, rules.norm_ratio_sq_fp)
+
+
 def prove_linked_rules(
     shape: CircuitShape, inputs: RoundInputs, weights: list[int], commitments: list[Point], model_commitment: Point,
-    filter_threshold: int, expected: LinkedRound | None = None, cache: str | Path | None = None,
+    rules: ProtocolSpec, expected: LinkedRound | None = None, cache: str | Path | None = None,
 ) -> Proved:  # fmt: skip
-    """Groth16 proof that `weights` follow rffl-v2 (rules, the cosine filter with threshold τ, the link's t) on the
-    committed rows; refuses if the weights, or the digest, seed and t already published (`expected`), differ."""
+    """Groth16 proof that `weights` follow the task's linked rule version (rules, the proven filters, the link's
+    t) on the committed rows; refuses if the weights, or the digest, seed and t already published (`expected`),
+    differ."""
     from zk.groth16.linked import prove_linked_round
 
-    keys = load_keys(shape, cache, "rffl-v2")
-    result = prove_linked_round(keys, inputs, commitments, model_commitment, filter_threshold)  # type: ignore[arg-type]
+    rule = linked_rule(rules)
+    keys = load_keys(shape, cache, rule.version)
+    result = prove_linked_round(keys, inputs, commitments, model_commitment, rule)  # type: ignore[arg-type]
     linked = result.witness.linked
     if list(linked.weights) != list(weights):
         raise RuntimeError("the proven weights differ from the round's weights (aggregator bug)")

@@ -68,6 +68,7 @@ class RoundRecord:
     # auditor re-derives seed and t from the chain (commitments, model commitment, the proof's digest and t).
     rule_version: str = ""
     filter_threshold: int = 0
+    norm_ratio_sq: int = 0  # rule version rffl-v3: the norm filter's K = ⌊k²·ONE⌋ (in the digest)
     link: dict[str, Any] = field(default_factory=dict)
 
     def statement(self, reputations_before: list[int] | None = None) -> RoundStatement:

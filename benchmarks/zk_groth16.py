@@ -5,6 +5,7 @@ verify time (groth16py and py_ecc) and on-chain verify gas. Writes a table and b
     .venv/bin/python benchmarks/zk_groth16.py --sizes 3x16 10x256 --no-chain
     .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v2 --sizes 3x16 10x4096   # + filter + link
     .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v2 --projection 256 --sizes 10x100000  # SCALING Path 1
+    .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v3 --sizes 10x650 --fresh   # + norm filter (k = 2)
 
 Each size runs in its own process so peak memory (ru_maxrss) is per size. Keys are cached
 (zk.groth16.keys), so a rerun skips setup; pass --fresh to time the setup again.
@@ -143,29 +144,36 @@ def measure_one(n: int, d: int, fresh: bool, chain: bool) -> dict:
     return row
 
 
-def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) -> dict:
-    """Rule version rffl-v2 (rules + proven cosine filter + Poseidon↔Pedersen link): prove, link proof, gas."""
+def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool, version: str = "rffl-v2") -> dict:
+    """Rule version rffl-v2 (rules + proven cosine filter + Poseidon↔Pedersen link) or rffl-v3 (+ the proven norm
+    filter at k = 2, capped scores): prove, link proof, gas."""
     import dataclasses
 
     from aggregator.fixedpoint import ONE
     from zk.auditor_groth16 import check_linked_rules_proof
     from zk.auditor_link import check_link
-    from zk.groth16.keys import RULES_V2
-    from zk.groth16.linked import filter_decision, prove_link, prove_linked_round, public_hash_v2, verify_link
+    from zk.groth16.linked import (
+        LinkedRule,
+        filter_decision,
+        prove_link,
+        prove_linked_round,
+        public_hash_v2,
+        verify_link,
+    )
     from zk.groth16.rules import CircuitShape, build_witness
     from zk.groth16.sample import sample_round
     from zk.groth16.solidity import verifying_key_json
     from zk.pedersen import aggregate_commitment, commit, random_blinding
 
     shape = CircuitShape(n, d, value_bits)
-    keys, figures = _keys(shape, fresh, RULES_V2)
-    tau = ONE // 4
+    rule = LinkedRule(version, ONE // 4, 4 * ONE if version == "rffl-v3" else 0)
+    keys, figures = _keys(shape, fresh, rule.spec)
     rnd = sample_round(shape)
-    rnd = dataclasses.replace(rnd, kept=filter_decision(rnd, tau))
+    rnd = dataclasses.replace(rnd, kept=filter_decision(rnd, rule))
     blindings = [random_blinding() for _ in range(n)]
     commitments = [commit(row, b) for row, b in zip(rnd.q, blindings, strict=True)]
-    model = aggregate_commitment(commitments, build_witness(shape, rnd).statement.weights)
-    result, prove_cpu = _timed_prove(lambda: prove_linked_round(keys, rnd, commitments, model, tau))
+    model = aggregate_commitment(commitments, build_witness(shape, rnd, capped=rule.capped).statement.weights)
+    result, prove_cpu = _timed_prove(lambda: prove_linked_round(keys, rnd, commitments, model, rule))
     ls = result.witness.linked
     start = time.perf_counter()
     link = prove_link(list(rnd.q), blindings, commitments, rnd.submitted, ls.seed, ls.t)
@@ -175,9 +183,10 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool) ->
     link_verify = time.perf_counter() - start
     audit_link = check_link(commitments, rnd.submitted, ls.seed, ls.t, link) if d <= 1024 else None
     audit = check_linked_rules_proof(
-        verifying_key_json(keys), result.proof.to_bytes(), ls.weights, commitments, model, label=keys.label
+        verifying_key_json(keys), result.proof.to_bytes(), ls.weights, commitments, model, label=keys.label,
+        version=version,
     )
-    row = {"rules": "rffl-v2", "n": n, "d": d, "value_bits": value_bits, **figures}
+    row = {"rules": version, "n": n, "d": d, "value_bits": value_bits, **figures}
     row |= _proof_figures(keys, result, prove_cpu)
     row |= {
         "link_proof_s": round(link_prove, 3),
@@ -270,8 +279,8 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="*", default=DEFAULT_SIZES, help="NxD entries")
     parser.add_argument("--fresh", action="store_true", help="redo the setup even if keys are cached")
     parser.add_argument("--no-chain", action="store_true", help="skip the on-chain gas measurement")
-    parser.add_argument("--rules", choices=["rffl-v1", "rffl-v2"], default="rffl-v1", help="rule version")
-    parser.add_argument("--value-bits", type=int, default=16, help="|q| < 2^value_bits (rffl-v2 only)")
+    parser.add_argument("--rules", choices=["rffl-v1", "rffl-v2", "rffl-v3"], default="rffl-v1", help="rule version")
+    parser.add_argument("--value-bits", type=int, default=16, help="|q| < 2^value_bits (rffl-v2/v3 only)")
     parser.add_argument("--projection", type=int, default=0, help="rffl-v2 on an m-row random projection (m)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -280,9 +289,9 @@ def main() -> int:
         row = measure_projection(n, d, args.projection, args.fresh, not args.no_chain)
         print("RESULT " + json.dumps(row), flush=True)
         return 0
-    if args.one and args.rules == "rffl-v2":
+    if args.one and args.rules in ("rffl-v2", "rffl-v3"):
         n, d = (int(x) for x in args.one.split("x"))
-        row = measure_one_v2(n, d, args.fresh, args.value_bits, not args.no_chain)
+        row = measure_one_v2(n, d, args.fresh, args.value_bits, not args.no_chain, args.rules)
         print("RESULT " + json.dumps(row), flush=True)
         return 0
     if args.one:
@@ -311,7 +320,8 @@ def main() -> int:
         rows.sort(key=ident)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         note = json.loads(RESULTS.read_text()).get("note", "") if RESULTS.exists() else ""
-        payload = {"benchmark": "zk_groth16", "rule_versions": ["rffl-v1", "rffl-v2"], "rows": rows, "note": note}
+        versions = ["rffl-v1", "rffl-v2", "rffl-v3"]
+        payload = {"benchmark": "zk_groth16", "rule_versions": versions, "rows": rows, "note": note}
         RESULTS.write_text(json.dumps(payload, indent=2))
         keys = ("constraints", "setup_s", "prove_s", "prove_and_witness_cpu_s", "peak_rss_mib", "proving_key_mib")
         keys += ("link_proof_s", "link_verify_mcl_s", "verify_py_ecc_s", "groth16_verify_gas")

@@ -7,14 +7,15 @@ Per round (`audit_round` on the gathered `RoundEvidence`, so tests can tamper wi
   is exactly θ_prev + ⌊S/D⌋·2^-scale;
 - rules: weights, reputations, removals recomputed in aggregator.fixedpoint from the published clip factors,
   cosines and flags; the Poseidon statement digest matches the proof's digest and the on-chain commitments;
-- proof: the Groth16 pairing check with py_ecc against the task's published verifying key (rffl-v2: with the link
+- proof: the Groth16 pairing check with py_ecc against the task's published verifying key (rffl-v2/v3: with the link
   seed re-derived from the on-chain Pedersen commitments, the model commitment and the proof's digest);
-- link (rffl-v2): the record's Σ-proof that the Pedersen-committed updates evaluate to the proof's t at that seed,
+- link (rffl-v2/v3): the record's Σ-proof that the Pedersen-committed updates evaluate to the proof's t at that seed,
   i.e. that the rules proof ran on exactly the updates whose weighted sum the chain checked (zk.auditor_link);
 - contributions: Shapley recomputed from the published coalition utilities (v(∅) re-evaluated when the
   validation set is given); payouts: every RewardCredited equals pool·c_i/Σc.
 What it cannot check: the clip factors and cosines themselves (they need the sealed updates: the Groth16
-proof covers them, and under rffl-v2 also the kept flags of the cosine filter) and coalition utilities other than
+proof covers them, under rffl-v2 also the kept flags of the cosine filter, under rffl-v3 also those of the norm
+filter and the capped scores of dropped rows) and coalition utilities other than
 v(∅) (a dispute with the arbiter covers those).
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from aggregator import fixedpoint
+from aggregator.proving import linked_rule
 from aggregator.record import MAX_RECORD_BYTES, RECORD_KEY, RoundRecord, apply_aggregate, contributions_from_shapley
 from aggregator.shapley import BatchedModelEvaluator, CoalitionUtility, exact_shapley, gtg_shapley
 from marketplace.chain.events import RewardCredited, RoundFinalized, Slashed, TaskCreated, UpdateSubmitted
@@ -179,9 +181,9 @@ def audit_round(
     if rules.proof == "groth16":
         if verifying_key is None:
             checks.append(_check("rules proof (Groth16)", False, "", "no verifying key to check the proof with"))
-        elif rules.linked:  # rffl-v2: the seed is re-derived from the on-chain commitments, as the adapter does
+        elif rules.linked:  # rffl-v2/v3: the seed is re-derived from the on-chain commitments, as the adapter does
             checks.append(check_linked_rules_proof(verifying_key, ev.proof, list(e.weights), ev.commitments,
-                                                   e.model_commitment))  # fmt: skip
+                                                   e.model_commitment, version=rules.rule_version))  # fmt: skip
         else:
             checks.append(check_rules_proof(verifying_key, ev.proof, list(e.weights)))
         if rules.linked:
@@ -241,12 +243,16 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
     if rules.proof == "groth16":
         statement = rec.statement(reputations_before=before)
         if rules.linked:
-            if rec.rule_version != rules.rule_version or rec.filter_threshold != rules.filter_threshold_fp:
-                problems.append("the record's rule version or cosine-filter threshold differ from the task spec")
+            rule = linked_rule(rules)
+            if (rec.rule_version, rec.filter_threshold, rec.norm_ratio_sq) != (rule.version, rule.threshold,
+                                                                               rule.norm_ratio_sq):  # fmt: skip
+                problems.append("the record's rule version or filter parameters (τ, norm ratio) differ from the "
+                                "task spec")  # fmt: skip
             if len(ev.proof) != LINKED_PROOF_BYTES:
-                problems.append(f"the proof is {len(ev.proof)} bytes, not an rffl-v2 proof ({LINKED_PROOF_BYTES})")
-            elif statement_digest(statement, rules.filter_threshold_fp) != LinkedRoundProof.from_bytes(ev.proof).digest:
-                problems.append("the proof's digest is not the rffl-v2 digest of the published statement")
+                problems.append(f"the proof is {len(ev.proof)} bytes, not an {rule.version} proof "
+                                f"({LINKED_PROOF_BYTES})")  # fmt: skip
+            elif statement_digest(statement, rule) != LinkedRoundProof.from_bytes(ev.proof).digest:
+                problems.append(f"the proof's digest is not the {rule.version} digest of the published statement")
         elif len(ev.proof) == ROUND_PROOF_BYTES and statement.digest != RoundProof.from_bytes(ev.proof).digest:
             problems.append("the proof's digest is not the digest of the published statement")
     return _check("rules", not problems, "weights, reputations and removals follow the published rules",
@@ -254,13 +260,13 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
 
 
 def _link_check(ev: RoundEvidence, spec: TaskSpec) -> Check:
-    """rffl-v2: the record's Σ-proof shows that the Pedersen-committed updates (on chain) evaluate, at the seed the
+    """rffl-v2/v3: the record's Σ-proof shows that the Pedersen-committed updates (on chain) evaluate, at the seed the
     adapter derived from them, to the t the Groth16 proof carries: the rules ran on exactly those updates."""
     rules, rec = spec.rules, ev.record
     assert rules is not None and rec is not None
     name = "poseidon-pedersen link"
     if len(ev.proof) != LINKED_PROOF_BYTES:
-        return _check(name, False, "", f"the posted proof is {len(ev.proof)} bytes: no rffl-v2 digest and t to link")
+        return _check(name, False, "", f"the posted proof is {len(ev.proof)} bytes: no linked digest and t to link")
     posted = LinkedRoundProof.from_bytes(ev.proof)
     digest, t = posted.digest, posted.t
     seed = link_seed(ev.commitments, ev.event.model_commitment, digest)

@@ -69,8 +69,10 @@ class DemoConfig:
     seed: int = 0
     attackers: tuple[str, ...] = ()  # one attack kind per attacking data owner (the last owners attack)
     proof: str = "pedersen"  # groth16 | pedersen | none (ProtocolSpec.proof)
-    rule_version: str = "rffl-v2"  # Groth16 rule version: rffl-v2 (rules + proven cosine filter + link) or rffl-v1
-    filter_threshold: str = "0"  # rffl-v2's proven cosine filter τ: drop updates pointing away from the reference
+    rule_version: str = "rffl-v3"  # Groth16 rule version: rffl-v3 (rffl-v2 + proven norm filter), rffl-v2 or rffl-v1
+    filter_threshold: str = "0"  # the proven cosine filter τ: drop updates pointing away from the reference
+    norm_ratio: str = "2"  # rffl-v3's proven norm filter: drop updates over k × the round's median norm (honest
+    # digits updates stay within 0.6-1.25 × the median in every round of the demo; 10× scaled ones reach 7.7 ×)
     report_dir: Path | None = None
     live: bool = False
     dashboard: bool = True  # index the chain and serve the web dashboard while the demo runs
@@ -101,29 +103,34 @@ class DemoConfig:
 
     @property
     def linked(self) -> bool:
-        return self.proof == "groth16" and self.rule_version == "rffl-v2"
+        return self.proof == "groth16" and self.rule_version in ("rffl-v2", "rffl-v3")
 
     @property
     def rules(self) -> ProtocolSpec:
-        """rffl-v2 filters with its own proven cosine filter (τ); the other modes with the norm_outlier filter."""
+        """rffl-v2 filters with its own proven cosine filter (τ), rffl-v3 also with its proven norm filter (k); the
+        other modes with the norm_outlier filter."""
         version = self.rule_version if self.proof == "groth16" else ""
         common = {"proof": self.proof, "value_bits": self.value_bits, "gamma": self.gamma, "alpha": self.rffl_alpha,
                   "beta": self.rffl_beta, "rule_version": version}  # fmt: skip
         if self.linked:
-            return ProtocolSpec(**common, filter_threshold=self.filter_threshold)  # type: ignore[arg-type]
+            normed = {"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" else {}
+            return ProtocolSpec(**common, filter_threshold=self.filter_threshold, **normed)  # type: ignore[arg-type]
         return ProtocolSpec(**common, filters=({"name": "norm_outlier", "k": self.outlier_k},))  # type: ignore[arg-type]
 
     @property
     def proof_text(self) -> str:
         if self.proof == "groth16":
-            what = ("rule version rffl-v2: rules, proven cosine filter, Poseidon-Pedersen link" if self.linked
-                    else "rule version rffl-v1: rules only")  # fmt: skip
+            what = {"rffl-v3": "rule version rffl-v3: rules, proven cosine and norm filters, Poseidon-Pedersen link",
+                    "rffl-v2": "rule version rffl-v2: rules, proven cosine filter, Poseidon-Pedersen link"}.get(
+                self.rule_version, "rule version rffl-v1: rules only")  # fmt: skip
             return f"Pedersen commitments + Groth16 rules proof ({what}; UNSAFE single-party dev setup)"
         return {"pedersen": "Pedersen commitments only (--fast)", "none": "none"}[self.proof]
 
     @property
     def filter_text(self) -> str:
         if self.linked:
+            if self.rule_version == "rffl-v3":
+                return f"proven cosine filter τ={self.filter_threshold}, norm filter k={self.norm_ratio} (rffl-v3)"
             return f"proven cosine filter τ={self.filter_threshold} (rffl-v2)"
         return f"norm_outlier k={self.outlier_k}"
 

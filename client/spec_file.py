@@ -37,6 +37,7 @@ PROTOCOL_KEYS = {
     "alpha",
     "beta",
     "filter_threshold",
+    "norm_ratio",
     "removal_rounds",
     "filters",
     "shapley",
@@ -169,7 +170,7 @@ def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
         return None
     _check_keys(table, "protocol", PROTOCOL_KEYS)
     values = dict(table)
-    for key in ("alpha", "beta", "filter_threshold"):  # exact fractions: "0.5", "1/3"; a TOML number as written
+    for key in ("alpha", "beta", "filter_threshold", "norm_ratio"):  # exact fractions "0.5", "1/3"; numbers as written
         if key in values:
             values[key] = str(values[key])
     if "filters" in values:

@@ -119,11 +119,14 @@ class TaskSpec:
 
 
 PROOF_MODES = ("groth16", "pedersen", "none")
-#: Groth16 rule versions (zk/groth16): rffl-v1 (rules over Poseidon commitments, unproven `kept` flags) and
-#: rffl-v2 (rffl-v1 + the proven cosine filter + the Poseidon <-> Pedersen link, LinkedRulesRoundVerifier).
-RULE_VERSIONS = ("rffl-v1", "rffl-v2")
+#: Groth16 rule versions (zk/groth16): rffl-v1 (rules over Poseidon commitments, unproven `kept` flags),
+#: rffl-v2 (rffl-v1 + the proven cosine filter + the Poseidon <-> Pedersen link, LinkedRulesRoundVerifier) and
+#: rffl-v3 (rffl-v2 + the proven norm-ratio filter + capped scores for dropped rows, the same adapter).
+RULE_VERSIONS = ("rffl-v1", "rffl-v2", "rffl-v3")
 DEFAULT_RULE_VERSION = "rffl-v2"
-#: The only entry of `filters` rffl-v2 allows: RFFL's own clip (the proven filter is `filter_threshold`).
+#: Rule versions whose circuit proves the `kept` flags and is linked to the Pedersen commitments.
+LINKED_VERSIONS = ("rffl-v2", "rffl-v3")
+#: The only entry of `filters` rffl-v2 and rffl-v3 allow: RFFL's own clip (their filters are proven).
 V2_FILTERS = ("clip",)
 
 
@@ -134,6 +137,16 @@ def published_protocol(protocol: dict[str, Any]) -> dict[str, Any]:
     if protocol.get("proof") == "groth16" and "rule_version" not in protocol:
         protocol["rule_version"] = "rffl-v1"
     return protocol
+
+
+def _exact_number(raw: object, name: str, expected: str) -> Fraction:
+    """A protocol parameter given as an exact decimal or fraction ("0.5", "1/3") or a number."""
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Fraction)):
+            raise ValueError(raw)
+        return Fraction(str(raw))
+    except (ValueError, ZeroDivisionError):
+        raise TaskSpecError(f"protocol {name} must be {expected}, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,9 @@ class ProtocolSpec:
     filter_threshold: rffl-v2's cosine filter τ in [-1, 1] (exact decimal or fraction, like alpha): row i is kept
         iff trunc(ONE·cos(q_i, ref)) ≥ ⌊τ·ONE⌋, ref the base-weighted mean of the live rows
         (aggregator.fixedpoint.cosine_filter); "-1" keeps every live row. rffl-v2 allows no other filter.
+    norm_ratio: rffl-v3's norm filter k (0, the default, is off; else ≥ 1, exact like alpha): a live row is
+        dropped when ‖q_i‖ > k × the lower median norm of the round's live rows (aggregator.fixedpoint
+        .norm_ratio_filter); under rffl-v3 every dropped row scores min(cos, 0) (fixedpoint.rffl_round capped).
     """
 
     proof: str = "pedersen"
@@ -167,6 +183,7 @@ class ProtocolSpec:
     rule_version: str = ""
     filter_threshold: str = "-1"
     removal_rounds: int | None = None
+    norm_ratio: str = "0"
 
     def __post_init__(self) -> None:
         if self.proof not in PROOF_MODES:
@@ -190,40 +207,65 @@ class ProtocolSpec:
             raise TaskSpecError(f"protocol rule_version must be one of {', '.join(RULE_VERSIONS)}, got {version!r}")
         object.__setattr__(self, "rule_version", version)
         raw = self.filter_threshold
-        try:
-            if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Fraction)):
-                raise ValueError(raw)
-            threshold = Fraction(str(raw))
-        except (ValueError, ZeroDivisionError):
-            raise TaskSpecError(f"protocol filter_threshold must be a number in [-1, 1], got {raw!r}") from None
+        threshold = _exact_number(raw, "filter_threshold", "a number in [-1, 1]")
         if not -1 <= threshold <= 1:
             raise TaskSpecError(f"protocol filter_threshold must lie in [-1, 1], got {raw!r}")
         object.__setattr__(self, "filter_threshold", str(raw))
         capped = [str(f.get("name")) for f in self.filters if "capped" in (f.get("twin_score"), f.get("outlier_score"))]
         if capped:
             raise TaskSpecError(
-                f"protocol filter(s) {', '.join(capped)} ask for capped reputation scores, which the protocol's "
-                f"fixed-point RFFL does not apply (a research-path option of aggregator.pipeline)",
-                hint='drop twin_score/outlier_score, or set them to "cosine"',
+                f"protocol filter(s) {', '.join(capped)} ask for capped reputation scores filter by filter, which "
+                f"the protocol's fixed-point RFFL does not apply (a research-path option of aggregator.pipeline; "
+                f"rule version rffl-v3 caps every row its proven filters drop)",
+                hint='drop twin_score/outlier_score, set them to "cosine", or choose rule_version "rffl-v3"',
             )
-        if version == "rffl-v2":
+        if version in LINKED_VERSIONS:
             unproven = [str(f.get("name")) for f in self.filters if f.get("name") not in V2_FILTERS]
             if unproven:
                 raise TaskSpecError(
-                    f"rule_version rffl-v2 proves its own cosine filter (filter_threshold) and cannot prove "
-                    f"filter(s) {', '.join(unproven)}",
+                    f"rule_version {version} proves its own filters (filter_threshold"
+                    f"{', norm_ratio' if version == 'rffl-v3' else ''}) and cannot prove filter(s) "
+                    f"{', '.join(unproven)}",
                     hint='drop them and set filter_threshold, or choose rule_version "rffl-v1"',
                 )
         elif threshold != -1:
             raise TaskSpecError(
-                f"protocol filter_threshold applies to rule_version rffl-v2 only (this task: {version or self.proof})",
+                f"protocol filter_threshold applies to rule versions rffl-v2 and rffl-v3 only (this task: "
+                f"{version or self.proof})",
                 hint="use `filters` for the robust rules of other proof modes",
             )
+        self._check_norm_ratio(version)
+
+    def _check_norm_ratio(self, version: str) -> None:
+        raw = self.norm_ratio
+        ratio = _exact_number(raw, "norm_ratio", "0 or a number ≥ 1")
+        if ratio != 0 and (ratio < 1 or ratio > 64):
+            raise TaskSpecError(f"protocol norm_ratio must be 0 (off) or in [1, 64], got {raw!r}",
+                                hint="3 drops updates over 3 × the round's median norm")  # fmt: skip
+        if ratio != 0 and version != "rffl-v3":
+            raise TaskSpecError(
+                f"protocol norm_ratio applies to rule_version rffl-v3 only (this task: {version or self.proof})",
+                hint='set rule_version = "rffl-v3", or use the norm_outlier filter of other proof modes',
+            )
+        object.__setattr__(self, "norm_ratio", str(raw))
 
     @property
     def linked(self) -> bool:
-        """True for rffl-v2: the Groth16 proof is bound to the Pedersen commitments (zk/groth16/linked.py)."""
-        return self.proof == "groth16" and self.rule_version == "rffl-v2"
+        """True for rffl-v2 and rffl-v3: the Groth16 proof decides `kept` and is bound to the Pedersen
+        commitments (zk/groth16/linked.py)."""
+        return self.proof == "groth16" and self.rule_version in LINKED_VERSIONS
+
+    @property
+    def capped(self) -> bool:
+        """rffl-v3: rows the filters drop score min(cos, 0) (aggregator.fixedpoint.rffl_round)."""
+        return self.proof == "groth16" and self.rule_version == "rffl-v3"
+
+    @property
+    def norm_ratio_sq_fp(self) -> int:
+        """⌊k²·ONE⌋, the norm filter's bound on ‖q‖²/median (0: off)."""
+        from aggregator.fixedpoint import to_fixed
+
+        return to_fixed(Fraction(self.norm_ratio) ** 2)
 
     @property
     def filter_threshold_fp(self) -> int:
@@ -265,12 +307,14 @@ class ProtocolSpec:
             "verifying_key_cid": self.verifying_key_cid,
             "rule_version": self.rule_version,
             "filter_threshold": self.filter_threshold,
-        } | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds})
+        } | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds}) | (
+            {"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" else {}
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProtocolSpec:
         known = {"proof", "generator_tag", "value_bits", "gamma", "alpha", "beta", "filters", "shapley",
-                 "verifying_key_cid", "rule_version", "filter_threshold", "removal_rounds"}  # fmt: skip
+                 "verifying_key_cid", "rule_version", "filter_threshold", "removal_rounds", "norm_ratio"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise TaskSpecError(f"unknown protocol field(s): {', '.join(unknown)}")

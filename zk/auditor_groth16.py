@@ -124,9 +124,10 @@ def check_linked_rules_proof(
     model_commitment: tuple[int, int],
     *,
     label: str = "",
+    version: str = "rffl-v2",
 ) -> Check:
-    """Audit an rffl-v2 proof (`LinkedRoundProof.to_bytes()`, 320 bytes): the seed is recomputed from the
-    Pedersen commitments, the model commitment and the digest, exactly as LinkedRulesRoundVerifier does."""
+    """Audit a linked (rffl-v2 or rffl-v3) proof (`LinkedRoundProof.to_bytes()`, 320 bytes): the seed is recomputed
+    from the Pedersen commitments, the model commitment and the digest, exactly as LinkedRulesRoundVerifier does."""
     from zk.groth16.linked import LINKED_PROOF_BYTES, LinkedRoundProof, link_seed, public_hash_v2
 
     start = time.perf_counter()
@@ -135,7 +136,7 @@ def check_linked_rules_proof(
     suffix = f"; key: {label}" if label else ""
     if len(proof_bytes) != LINKED_PROOF_BYTES:
         return Check(
-            name, False, f"an rffl-v2 proof is {LINKED_PROOF_BYTES} bytes, got {len(proof_bytes)}", 0.0, PY_ECC
+            name, False, f"an {version} proof is {LINKED_PROOF_BYTES} bytes, got {len(proof_bytes)}", 0.0, PY_ECC
         )
     posted = LinkedRoundProof.from_bytes(proof_bytes)
     digest, t = posted.digest, posted.t
@@ -144,8 +145,8 @@ def check_linked_rules_proof(
     seed = link_seed(commitments, model_commitment, digest)
     return _pairing_verdict(
         name, key, proof_bytes, public_hash_v2(weights, digest, seed, t),
-        "the posted weights, digest, commitments and t (rffl-v2, link seed re-derived from the chain)",
-        "these weights, commitments, digest, t or key (rffl-v2)",
+        f"the posted weights, digest, commitments and t ({version}, link seed re-derived from the chain)",
+        f"these weights, commitments, digest, t or key ({version})",
         suffix, start,
     )  # fmt: skip
 

@@ -61,8 +61,8 @@ def publish(
     if loaded.protocol is not None and loaded.protocol.proof == "groth16":
         state.note("deploying the Groth16 rules verifier: the UNSAFE single-party setup runs once per circuit shape "
                    "(minutes for a few hundred parameters), then is cached")  # fmt: skip
-    if rule_version == "rffl-v2" and terms.dispute_window == 0:
-        state.note("[yellow]warning[/yellow]: rffl-v2's commitment link is checked by auditors, not by the "
+    if rule_version in ("rffl-v2", "rffl-v3") and terms.dispute_window == 0:
+        state.note(f"[yellow]warning[/yellow]: {rule_version}'s commitment link is checked by auditors, not by the "
                    "chain; with dispute_window = 0 a failed audit cannot stop a payout (see \\[task])")  # fmt: skip
     with state.working("publishing"):
         published = publish_task(contract, state.files(), loaded.task_spec, loaded.validation, terms,

@@ -143,6 +143,11 @@ def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_p
     assert v1.protocol is not None and v1.protocol.rule_version == "rffl-v1"
     with pytest.raises(SpecFileError, match=r"rule_version|rule version"):
         load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v9"\n'))
+    v3 = load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v3"\n'
+                                                 'norm_ratio = 2.5\n'))  # fmt: skip
+    assert v3.protocol is not None and v3.protocol.norm_ratio == "2.5" and v3.protocol.capped
+    with pytest.raises(SpecFileError, match="norm_ratio applies to rule_version rffl-v3 only"):
+        load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nnorm_ratio = 3\n'))
 
 
 def test_removal_rounds_sets_the_rffl_removal_window(tmp_path: Path) -> None:

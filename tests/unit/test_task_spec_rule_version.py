@@ -1,5 +1,6 @@
-"""ProtocolSpec.rule_version and filter_threshold: rffl-v2 by default for Groth16 tasks, rffl-v1 for specs published
-before rule versions existed, clear errors for anything else; the deterministic link Σ-proof of the round record."""
+"""ProtocolSpec.rule_version, filter_threshold and norm_ratio: rffl-v2 by default for Groth16 tasks (rffl-v3 adds the
+norm filter), rffl-v1 for specs published before rule versions existed, clear errors for anything else; the
+deterministic link Σ-proof of the round record."""
 
 from __future__ import annotations
 
@@ -28,17 +29,33 @@ def test_groth16_defaults_to_rffl_v2_and_round_trips() -> None:
     assert ProtocolSpec(proof="pedersen").rule_version == "" and not ProtocolSpec(proof="pedersen").linked
     assert ProtocolSpec(proof="groth16", filter_threshold="1/2").filter_threshold_fp == ONE // 2
     assert ProtocolSpec(proof="groth16", filter_threshold=0.25).filter_threshold_fp == ONE // 4
+    assert "norm_ratio" not in rules.to_dict() and not rules.capped  # rffl-v2 documents are as before
+
+
+def test_rffl_v3_carries_its_norm_ratio() -> None:
+    v3 = ProtocolSpec(proof="groth16", rule_version="rffl-v3", filter_threshold="0", norm_ratio="3")
+    assert v3.linked and v3.capped and v3.norm_ratio_sq_fp == 9 * ONE
+    assert v3.to_dict()["norm_ratio"] == "3" and ProtocolSpec.from_dict(v3.to_dict()) == v3
+    assert ProtocolSpec(proof="groth16", rule_version="rffl-v3", norm_ratio="1.5").norm_ratio_sq_fp == 9 * ONE // 4
+    off = ProtocolSpec(proof="groth16", rule_version="rffl-v3")
+    assert off.norm_ratio_sq_fp == 0 and off.capped  # no norm filter, but dropped rows are still capped
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"proof": "groth16", "rule_version": "rffl-v3"}, "rule_version must be one of rffl-v1, rffl-v2"),
+    [({"proof": "groth16", "rule_version": "rffl-v4"}, "rule_version must be one of rffl-v1, rffl-v2, rffl-v3"),
      ({"proof": "pedersen", "rule_version": "rffl-v2"}, "needs proof"),
      ({"proof": "groth16", "filters": ({"name": "norm_outlier"},)}, "cannot prove filter"),
      ({"proof": "groth16", "filter_threshold": "1.5"}, r"must lie in \[-1, 1\]"),
      ({"proof": "groth16", "filter_threshold": "half"}, "must be a number"),
-     ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 only"),
-     ({"proof": "pedersen", "filter_threshold": "0"}, "rffl-v2 only"),
+     ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 and rffl-v3 only"),
+     ({"proof": "pedersen", "filter_threshold": "0"}, "rffl-v2 and rffl-v3 only"),
+     ({"proof": "groth16", "norm_ratio": "3"}, "rffl-v3 only"),
+     ({"proof": "pedersen", "norm_ratio": "3"}, "rffl-v3 only"),
+     ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "0.5"}, r"0 \(off\) or in \[1, 64\]"),
+     ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "65"}, r"0 \(off\) or in \[1, 64\]"),
+     ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "big"}, "must be 0 or a number"),
+     ({"proof": "groth16", "rule_version": "rffl-v3", "filters": ({"name": "norm_outlier"},)}, "norm_ratio"),
      ({"proof": "pedersen", "filters": ({"name": "near_duplicate", "twin_score": "capped"},)}, "capped reputation"),
      ({"proof": "groth16", "rule_version": "rffl-v1",
        "filters": ({"name": "norm_outlier", "outlier_score": "capped"},)}, "capped reputation")],
@@ -85,13 +102,16 @@ def test_deterministic_link_proof_is_reproducible_and_sound() -> None:
     assert not check_link(commitments, submitted, seed, t + 1, first).passed
 
 
-def test_demo_runs_rffl_v2_for_groth16_and_says_the_setup_is_unsafe() -> None:
+def test_demo_runs_rffl_v3_for_groth16_and_says_the_setup_is_unsafe() -> None:
     from client.demo import DemoConfig, _prove_seconds
 
     config = DemoConfig(proof="groth16")
-    assert config.rules.rule_version == "rffl-v2" and config.rules.linked and not config.rules.filters
-    assert "rffl-v2" in config.proof_text and "UNSAFE" in config.proof_text
-    assert "cosine" in config.filter_text
+    assert config.rules.rule_version == "rffl-v3" and config.rules.capped and not config.rules.filters
+    assert config.rules.norm_ratio == "2" and config.rules.filter_threshold == "0"
+    assert "rffl-v3" in config.proof_text and "UNSAFE" in config.proof_text
+    assert "cosine" in config.filter_text and "norm filter k=2" in config.filter_text
+    v2 = DemoConfig(proof="groth16", rule_version="rffl-v2")
+    assert v2.rules.linked and not v2.rules.capped and "rffl-v2" in v2.proof_text
     fast = DemoConfig(proof="pedersen")
     assert fast.rules.rule_version == "" and fast.rules.filters and "UNSAFE" not in fast.proof_text
     v1 = DemoConfig(proof="groth16", rule_version="rffl-v1")

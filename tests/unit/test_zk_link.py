@@ -147,7 +147,7 @@ def test_filter_decision_is_proven(round_v2, monkeypatch) -> None:  # type: igno
     assert weights[-1] == 0
     model = aggregate_commitment(commitments, weights)
     result = prove_linked_round(keys, filtered, commitments, model, tau)
-    assert result.witness.linked.filter_threshold == tau
+    assert result.witness.linked.rule.threshold == tau
     # an aggregator claiming other kept flags: refused in Python, and unprovable in the circuit
     with pytest.raises(RuleMismatch):
         prove_linked_round(keys, rnd, commitments, aggregate_commitment(commitments, weights), tau)

@@ -51,6 +51,13 @@ RULES_V2 = CircuitSpec(
     "FedmarketRulesLinked",
     (CIRCUIT_FILE, CIRCUIT_DIR / "fedmarket_rules_v2.circom"),
 )
+#: rffl-v3: rffl-v2 plus the proven norm-ratio filter and capped scores for dropped rows.
+RULES_V3 = CircuitSpec(
+    "rffl-v3",
+    CIRCUIT_DIR / "fedmarket_rules_v3.circom",
+    "FedmarketRulesNormed",
+    (CIRCUIT_FILE, CIRCUIT_DIR / "fedmarket_rules_v3.circom"),
+)
 
 
 def source_hash(spec: CircuitSpec = RULES_V1) -> str:

@@ -26,6 +26,10 @@ The link is a random evaluation, with the challenge fixed by the chain after eve
    the updates; it has d field elements (published on IPFS with the round), and checking it is one d-point
    MSM (milliseconds with mcl; `verify_link_py_ecc` uses an independent library for auditors).
 
+Rule version rffl-v3 (fedmarket_rules_v3.circom, same public input and adapter) adds to (a) the norm-ratio filter
+of aggregator.fixedpoint.norm_ratio_filter (K = ⌊k²·ONE⌋, in the digest after τ) and scores the rows the filters
+drop min(φ, 0) (fixedpoint.rffl_round, capped); `LinkedRule` names which rules a proof carries.
+
 Soundness, briefly: Groth16 binds t to the q_i behind the Poseidon commitments; the Σ-protocol's special
 soundness plus Pedersen binding (discrete log) bind t to the u_i behind the C_i. If q_i ≠ u_i for some
 submitted i, then Σ_{i,j} s^(d·i+j+1)·(q_ij − u_ij) is a non-zero polynomial of degree ≤ n·d in s, and s is a
@@ -52,22 +56,63 @@ from aggregator.fixedpoint import ONE
 from zk.curve import CURVE_ORDER, INFINITY, Point
 from zk.generators import DEFAULT_TAG
 from zk.groth16.backend import prove_inputs
-from zk.groth16.keys import RULES_V2, CircuitKeys
+from zk.groth16.keys import RULES_V2, RULES_V3, CircuitKeys, CircuitSpec
 from zk.groth16.poseidon import chain_hash
 from zk.groth16.prover import PROOF_BYTES, ProofRejected, check_proof_bytes, proof_words
 from zk.groth16.rules import CircuitShape, RoundInputs, RoundStatement, RuleMismatch, Witness, build_witness
 
 RULE_VERSION = "rffl-v2"
-#: Head of the v2 digest chain (also in fedmarket_rules_v2.circom): v1 and v2 statements never collide.
-RULE_TAG = int.from_bytes(b"fedmarket/rffl-v2", "big")
-SPEC = RULES_V2
+#: Heads of the digest chains (also in the circuits): statements of different rule versions never collide.
+RULE_TAGS = {version: int.from_bytes(f"fedmarket/{version}".encode(), "big") for version in ("rffl-v2", "rffl-v3")}
+SPECS: dict[str, CircuitSpec] = {"rffl-v2": RULES_V2, "rffl-v3": RULES_V3}
+#: K = ⌊k²·ONE⌋ must fit the circuit's range check (k ≤ 64).
+NORM_RATIO_BITS = fixedpoint.FRAC_BITS + 13
 _LINK_DOMAIN = b"fedmarket/link-sigma/v1"
 _NONCE_DOMAIN = b"fedmarket/link-sigma/nonce/v1"
 
 
-def statement_digest(statement: RoundStatement, filter_threshold: int) -> int:
-    """The v2 digest: rffl-v1's digest inputs, then the filter threshold (mod r), under the rffl-v2 tag."""
-    return chain_hash(RULE_TAG, [*statement.digest_inputs(), int(filter_threshold) % CURVE_ORDER])
+@dataclass(frozen=True)
+class LinkedRule:
+    """The rules a linked proof carries beyond rffl-v1: rffl-v2's cosine filter τ (fixed point); rffl-v3 adds the
+    norm-ratio filter K = ⌊k²·ONE⌋ (0: off) and capped scores for the rows the filters drop."""
+
+    version: str = RULE_VERSION
+    threshold: int = -ONE
+    norm_ratio_sq: int = 0
+
+    def __post_init__(self) -> None:
+        if self.version not in SPECS:
+            raise ValueError(f"unknown linked rule version {self.version!r}; known: {', '.join(SPECS)}")
+        if not -ONE <= int(self.threshold) <= ONE:
+            raise ValueError("filter_threshold must lie in [-ONE, ONE]")
+        if self.version == "rffl-v2" and self.norm_ratio_sq:
+            raise ValueError("rffl-v2 has no norm-ratio filter")
+        if not 0 <= int(self.norm_ratio_sq) < 1 << NORM_RATIO_BITS:
+            raise ValueError(f"norm_ratio_sq must lie in [0, 2^{NORM_RATIO_BITS})")
+
+    @property
+    def capped(self) -> bool:
+        return self.version == "rffl-v3"
+
+    @property
+    def spec(self) -> CircuitSpec:
+        return SPECS[self.version]
+
+    def digest_tail(self) -> list[int]:
+        """What the version appends to rffl-v1's digest inputs: τ (mod r), then (rffl-v3) K."""
+        tail = [int(self.threshold) % CURVE_ORDER]
+        return [*tail, int(self.norm_ratio_sq)] if self.version == "rffl-v3" else tail
+
+
+def as_rule(rule: LinkedRule | int) -> LinkedRule:
+    """A bare threshold is an rffl-v2 rule (the original linked version)."""
+    return rule if isinstance(rule, LinkedRule) else LinkedRule(RULE_VERSION, int(rule))
+
+
+def statement_digest(statement: RoundStatement, rule: LinkedRule | int) -> int:
+    """A linked digest: rffl-v1's digest inputs, then the version's tail, under the version's tag."""
+    rule = as_rule(rule)
+    return chain_hash(RULE_TAGS[rule.version], [*statement.digest_inputs(), *rule.digest_tail()])
 
 
 def filter_weights(rnd: RoundInputs) -> list[int]:
@@ -75,10 +120,34 @@ def filter_weights(rnd: RoundInputs) -> list[int]:
     return [int(b) if (a and s) else 0 for b, a, s in zip(rnd.base_weights, rnd.active, rnd.submitted, strict=True)]
 
 
-def filter_decision(rnd: RoundInputs, filter_threshold: int) -> list[bool]:
-    """kept_i under rffl-v2: active, submitted and fixedpoint.cosine_filter(q, f, τ) keeps row i."""
-    passed = fixedpoint.cosine_filter(np.asarray(rnd.q).astype(np.int64), filter_weights(rnd), filter_threshold)
-    return [bool(a and s and p) for a, s, p in zip(rnd.active, rnd.submitted, passed, strict=True)]
+def filter_decision(rnd: RoundInputs, rule: LinkedRule | int) -> list[bool]:
+    """kept_i: active, submitted and fixedpoint.cosine_filter(q, f, τ) keeps row i; under rffl-v3 also
+    fixedpoint.norm_ratio_filter over the live rows."""
+    rule = as_rule(rule)
+    q = np.asarray(rnd.q).astype(np.int64)
+    live = [bool(a and s) for a, s in zip(rnd.active, rnd.submitted, strict=True)]
+    passed = fixedpoint.cosine_filter(q, filter_weights(rnd), rule.threshold)
+    kept = [ok and p for ok, p in zip(live, passed, strict=True)]
+    if rule.version == "rffl-v3":
+        normal = fixedpoint.norm_ratio_filter(fixedpoint.exact_squared_norms(q), live, rule.norm_ratio_sq)
+        kept = [k and ok for k, ok in zip(kept, normal, strict=True)]
+    return kept
+
+
+def _median_hints(rnd: RoundInputs, rule: LinkedRule) -> dict[str, Any]:
+    """rffl-v3's norm filter: K, a one-hot pick of the live row holding the lower median |q|², and h, b with
+    2h + b = m − 1 (m live rows; h = b = 0 when m = 0)."""
+    sq = fixedpoint.exact_squared_norms(np.asarray(rnd.q).astype(np.int64))
+    live = [bool(a and s) for a, s in zip(rnd.active, rnd.submitted, strict=True)]
+    median = fixedpoint.lower_median([v for v, ok in zip(sq, live, strict=True) if ok])
+    pick = next((i for i, (v, ok) in enumerate(zip(sq, live, strict=True)) if ok and v == median), None)
+    m = sum(live)
+    return {
+        "normK": int(rule.norm_ratio_sq),
+        "medSel": [int(i == pick) for i in range(len(sq))],
+        "medHalf": max(m - 1, 0) // 2,
+        "medOdd": max(m - 1, 0) % 2,
+    }
 
 
 def _filter_hints(rnd: RoundInputs, filter_threshold: int) -> dict[str, Any]:
@@ -318,16 +387,17 @@ def verify_link(
 
 @dataclass(frozen=True)
 class LinkedStatement:
-    """What a v2 proof states: the v1 statement (under the v2 tag), the chain's seed and the evaluation t."""
+    """What a linked proof states: the v1 statement (under the version's tag), the chain's seed and the evaluation
+    t."""
 
     statement: RoundStatement
     seed: int
     t: int
-    filter_threshold: int
+    rule: LinkedRule
 
     @property
     def digest(self) -> int:
-        return statement_digest(self.statement, self.filter_threshold)
+        return statement_digest(self.statement, self.rule)
 
     @property
     def weights(self) -> list[int]:
@@ -350,25 +420,26 @@ def build_linked_witness(
     rnd: RoundInputs,
     commitments: Sequence[Point],
     model_commitment: Point,
-    filter_threshold: int,
+    rule: LinkedRule | int,
 ) -> LinkedWitness:
     """rffl-v1's witness (checked against aggregator.fixedpoint), the filter hints, the chain seed and t.
 
-    `rnd.kept` must be the filter's decision (`filter_decision`): the circuit proves it, so any other
+    `rnd.kept` must be the filters' decision (`filter_decision`): the circuit proves it, so any other
     kept vector has no proof.
     """
-    if not -ONE <= int(filter_threshold) <= ONE:
-        raise ValueError("filter_threshold must lie in [-ONE, ONE]")
-    if [bool(k) for k in rnd.kept] != filter_decision(rnd, filter_threshold):
-        raise RuleMismatch("kept flags are not the cosine filter's decision")
-    base = build_witness(shape, rnd)
+    rule = as_rule(rule)
+    if [bool(k) for k in rnd.kept] != filter_decision(rnd, rule):
+        raise RuleMismatch("kept flags are not the filters' decision")
+    base = build_witness(shape, rnd, capped=rule.capped)
     if len(commitments) != shape.n:
         raise ValueError("one Pedersen commitment per owner")
-    digest = statement_digest(base.statement, filter_threshold)
+    digest = statement_digest(base.statement, rule)
     seed = link_seed(commitments, model_commitment, digest)
     t = link_value(rnd.q, rnd.submitted, seed)
-    linked = LinkedStatement(base.statement, seed, t, int(filter_threshold))
-    inputs = dict(base.inputs) | _filter_hints(rnd, filter_threshold) | {"publicHash": linked.public_hash, "seed": seed}
+    linked = LinkedStatement(base.statement, seed, t, rule)
+    inputs = dict(base.inputs) | _filter_hints(rnd, rule.threshold) | {"publicHash": linked.public_hash, "seed": seed}
+    if rule.version == "rffl-v3":
+        inputs |= _median_hints(rnd, rule)
     return LinkedWitness(inputs, linked, base)
 
 
@@ -428,15 +499,16 @@ def prove_linked_round(
     rnd: RoundInputs,
     commitments: Sequence[Point],
     model_commitment: Point,
-    filter_threshold: int = -ONE,
+    rule: LinkedRule | int = -ONE,
 ) -> LinkedProveResult:
     """Witness → Groth16 proof → self-check (raises ProofRejected rather than return an invalid proof).
 
-    The default threshold −ONE keeps every active row that submitted (no filtering).
+    A bare threshold is an rffl-v2 rule; the default −ONE keeps every active row that submitted (no filtering).
     """
-    if keys.spec.version != RULE_VERSION:
-        raise ValueError(f"keys are for {keys.spec.version}, not {RULE_VERSION}")
-    witness = build_linked_witness(keys.shape, rnd, commitments, model_commitment, filter_threshold)
+    rule = as_rule(rule)
+    if keys.spec.version != rule.version:
+        raise ValueError(f"keys are for {keys.spec.version}, not {rule.version}")
+    witness = build_linked_witness(keys.shape, rnd, commitments, model_commitment, rule)
     ls = witness.linked
 
     def accept(raw: bytes) -> bool:

@@ -184,8 +184,9 @@ def _check(cond: bool, what: str) -> None:
         raise RuleMismatch(what)
 
 
-def build_witness(shape: CircuitShape, rnd: RoundInputs) -> Witness:
-    """All circuit inputs for one round, checked against aggregator.fixedpoint.rffl_round."""
+def build_witness(shape: CircuitShape, rnd: RoundInputs, capped: bool = False) -> Witness:
+    """All circuit inputs for one round, checked against aggregator.fixedpoint.rffl_round (`capped`: rffl-v3's
+    scores, min(φ, 0) for live rows that are not kept)."""
     q = np.asarray(rnd.q)
     if q.shape != (shape.n, shape.d):
         raise ValueError(f"updates have shape {q.shape}, circuit expects {(shape.n, shape.d)}")
@@ -215,6 +216,7 @@ def build_witness(shape: CircuitShape, rnd: RoundInputs) -> Witness:
         gamma_q=rnd.gamma_q,
         alpha_fp=rnd.alpha_fp,
         beta=beta,
+        capped=capped,
     )
     n, rows = shape.n, [[int(x) for x in row] for row in q.tolist()]
     sub = [int(bool(x)) for x in rnd.submitted]
@@ -257,7 +259,8 @@ def build_witness(shape: CircuitShape, rnd: RoundInputs) -> Witness:
         cos_rem.append(cnum % cden)
         cos_s.append(math.isqrt(cos_t[-1]))
         sign = 1 if dots[i] >= 0 else -1
-        phis.append(act[i] * sub[i] * sign * cos_s[-1])
+        phi = act[i] * sub[i] * sign * cos_s[-1]
+        phis.append(min(phi, 0) if capped and not kept[i] else phi)
     _check(phis == outcome.phis, "cosines")
 
     rep_num = [rnd.alpha_fp * r + (ONE - rnd.alpha_fp) * p for r, p in zip(rep0, phis, strict=True)]

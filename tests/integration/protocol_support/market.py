@@ -28,6 +28,11 @@ def sign_flip(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: -array for name, array in delta.items()}
 
 
+def scaled(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The attacker boosts its honest step tenfold: after clipping it looks honest to the cosine."""
+    return {name: 10 * array for name, array in delta.items()}
+
+
 @dataclass
 class ProtocolMarket:
     published: PublishedTask
@@ -62,12 +67,15 @@ def _dispute_terms(arbiter: str) -> dict[str, Any]:
 
 
 def protocol_spec(proof: str, rule_version: str = "rffl-v2", **overrides: Any) -> ProtocolSpec:
-    """Groth16 tasks default to rffl-v2 (its own proven cosine filter, τ = 0); the others use norm_outlier."""
+    """Groth16 tasks default to rffl-v2 (its own proven cosine filter, τ = 0; rffl-v3 adds the norm filter, k = 3);
+    the others use norm_outlier."""
     options: dict[str, Any] = {"proof": proof, "gamma": 2.0, "value_bits": 16, "alpha": "0.5"}
     if proof == "groth16":
         options["rule_version"] = rule_version
-    if proof == "groth16" and rule_version == "rffl-v2":
+    if proof == "groth16" and rule_version in ("rffl-v2", "rffl-v3"):
         options["filter_threshold"] = "0"
+        if rule_version == "rffl-v3":
+            options["norm_ratio"] = "3"
     else:
         options["filters"] = ({"name": "norm_outlier", "k": 4.0},)
     options.update(overrides)
