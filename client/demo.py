@@ -25,6 +25,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from aggregator import attacks
 from client.accounts import PASSWORD_ENV, create_x25519_key, load_x25519_key
@@ -277,7 +278,9 @@ class Display:
             style = "red" if i in removed_at else ""
             owners.add_row(label, kind, reputation, f"{credited[i] / ETH:.4f}",
                            f"{slashed[i] / ETH:.4f}" if slashed[i] else "-", status, style=style)  # fmt: skip
-        return Group(rounds, owners, *self.events[-3:])
+        events = [Text(line) for line in self.events[-3:]]
+        # a trailing empty line: a non-terminal Live leaves its last line open, and the report would start on it
+        return Group(rounds, owners, *events, *([Text("")] if events else []))
 
 
 def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:

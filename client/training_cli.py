@@ -63,7 +63,7 @@ def follow_task(
                 return sent
             me = owner.contract.get_participant(task_id, owner.address)
             if info.removed_mask >> me.index & 1:
-                on_event(FollowEvent("removed", info.current_round, "removed by the aggregation rules"))
+                on_event(FollowEvent("removed", info.current_round, "by the aggregation rules; no more submissions"))
                 return sent
             round_ = info.current_round
             if info.status is TaskStatus.RUNNING and round_ not in done:
