@@ -251,3 +251,15 @@ def norm_ratio_filter(squared_norms: Sequence[int], live: Sequence[bool], ratio_
     median = lower_median([s for s, ok in zip(squared_norms, live, strict=True) if ok])
     return [bool(ok) and (ratio_sq_fp == 0 or int(s) * ONE <= ratio_sq_fp * median)
             for s, ok in zip(squared_norms, live, strict=True)]  # fmt: skip
+
+
+def filtered_rows(
+    q: np.ndarray, live: Sequence[bool], base_weights: Sequence[int], threshold_fp: int, ratio_sq_fp: int
+) -> list[bool]:
+    """The protocol's own filters: a live row is kept iff cosine_filter keeps it at τ (reference weights: the live
+    rows' base weights) and norm_ratio_filter at K. What rffl-v2 (K = 0) and rffl-v3 prove; a Pedersen task that
+    sets them runs the same integers unproven."""
+    weights = [int(b) if ok else 0 for b, ok in zip(base_weights, live, strict=True)]
+    passed = cosine_filter(q, weights, threshold_fp)
+    normal = norm_ratio_filter(exact_squared_norms(q), live, ratio_sq_fp)
+    return [bool(ok and p and m) for ok, p, m in zip(live, passed, normal, strict=True)]

@@ -179,6 +179,10 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     else:
         kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)
         kept = [i in kept_rows for i in range(n)]
+        if rules.fixed_filters:  # the integers rffl-v3 proves, run unproven
+            own = fixedpoint.filtered_rows(q, [i in live for i in range(n)], base, rules.filter_threshold_fp,
+                                           rules.norm_ratio_sq_fp)  # fmt: skip
+            kept = [k and o for k, o in zip(kept, own, strict=True)]
     gamma_q = round(rules.gamma * (1 << spec.scale_bits))
     alpha_fp = fixedpoint.to_fixed(Fraction(rules.alpha))
     beta = rules.beta_in_round(round_)
@@ -230,7 +234,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
         shapley_utilities={str(k): v for k, v in sorted(utilities.items())}, shapley_values=values,
         rejected=[{"data_owner": r.data_owner, "reason": r.reason} for r in collected.rejected],
         proof_mode=rules.proof, rule_version=rules.rule_version,
-        filter_threshold=rules.filter_threshold_fp if rules.linked else 0,
+        filter_threshold=rules.filter_threshold_fp if rules.linked or rules.fixed_filters else 0,
         norm_ratio_sq=rules.norm_ratio_sq_fp if rules.capped else 0,
     )  # fmt: skip
     if rules.linked:  # the link is fixed by the commitments and the statement: publish it with the record

@@ -255,6 +255,9 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
                 problems.append(f"the proof's digest is not the {rule.version} digest of the published statement")
         elif len(ev.proof) == ROUND_PROOF_BYTES and statement.digest != RoundProof.from_bytes(ev.proof).digest:
             problems.append("the proof's digest is not the digest of the published statement")
+    elif rules.fixed_filters and (rec.filter_threshold, rec.norm_ratio_sq) != (rules.filter_threshold_fp,
+                                                                              rules.norm_ratio_sq_fp):  # fmt: skip
+        problems.append("the record's filter parameters (τ, norm ratio) differ from the task spec")
     return _check("rules", not problems, "weights, reputations and removals follow the published rules",
                   "; ".join(problems))  # fmt: skip
 

@@ -108,15 +108,15 @@ class DemoConfig:
 
     @property
     def rules(self) -> ProtocolSpec:
-        """rffl-v2 filters with its own proven cosine filter (τ), rffl-v3 also with its proven norm filter (k); the
-        other modes with the norm_outlier filter."""
+        """rffl-v2 filters with its own proven cosine filter (τ), rffl-v3 also with its proven norm filter (k), and
+        the Pedersen and unverified modes with the same two filters unproven; rffl-v1 with the norm_outlier filter."""
         version = self.rule_version if self.proof == "groth16" else ""
         common = {"proof": self.proof, "value_bits": self.value_bits, "gamma": self.gamma, "alpha": self.rffl_alpha,
                   "beta": self.rffl_beta, "rule_version": version}  # fmt: skip
-        if self.linked:
-            normed = {"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" else {}
-            return ProtocolSpec(**common, filter_threshold=self.filter_threshold, **normed)  # type: ignore[arg-type]
-        return ProtocolSpec(**common, filters=({"name": "norm_outlier", "k": self.outlier_k},))  # type: ignore[arg-type]
+        if version == "rffl-v1":
+            return ProtocolSpec(**common, filters=({"name": "norm_outlier", "k": self.outlier_k},))  # type: ignore[arg-type]
+        normed = {} if version == "rffl-v2" else {"norm_ratio": self.norm_ratio}
+        return ProtocolSpec(**common, filter_threshold=self.filter_threshold, **normed)  # type: ignore[arg-type]
 
     @property
     def proof_text(self) -> str:
@@ -133,6 +133,8 @@ class DemoConfig:
             if self.rule_version == "rffl-v3":
                 return f"proven cosine filter τ={self.filter_threshold}, norm filter k={self.norm_ratio} (rffl-v3)"
             return f"proven cosine filter τ={self.filter_threshold} (rffl-v2)"
+        if self.proof != "groth16":
+            return f"cosine filter τ={self.filter_threshold}, norm filter k={self.norm_ratio} (unproven)"
         return f"norm_outlier k={self.outlier_k}"
 
 

@@ -163,12 +163,14 @@ class ProtocolSpec:
     verifying_key_cid: the Groth16 verifying key (snarkjs JSON) on IPFS, for auditors.
     rule_version: the Groth16 circuit and verifier (proof "groth16" only): "rffl-v2" (default: rules, proven
         cosine filter and the Poseidon <-> Pedersen link) or "rffl-v1" (older tasks); empty for other proofs.
-    filter_threshold: rffl-v2's cosine filter τ in [-1, 1] (exact decimal or fraction, like alpha): row i is kept
+    filter_threshold: the cosine filter τ in [-1, 1] (exact decimal or fraction, like alpha): row i is kept
         iff trunc(ONE·cos(q_i, ref)) ≥ ⌊τ·ONE⌋, ref the base-weighted mean of the live rows
-        (aggregator.fixedpoint.cosine_filter); "-1" keeps every live row. rffl-v2 allows no other filter.
-    norm_ratio: rffl-v3's norm filter k (0, the default, is off; else ≥ 1, exact like alpha): a live row is
-        dropped when ‖q_i‖ > k × the lower median norm of the round's live rows (aggregator.fixedpoint
-        .norm_ratio_filter); under rffl-v3 every dropped row scores min(cos, 0) (fixedpoint.rffl_round capped).
+        (aggregator.fixedpoint.cosine_filter); "-1" keeps every live row. rffl-v2 and rffl-v3 prove it and allow
+        no other filter; a Pedersen or unverified task runs it unproven.
+    norm_ratio: the norm filter k (0, the default, is off; else ≥ 1, exact like alpha): a live row is dropped
+        when ‖q_i‖ > k × the lower median norm of the round's live rows (aggregator.fixedpoint.norm_ratio_filter);
+        rffl-v3 proves it, a Pedersen or unverified task runs it unproven. Under rffl-v3, and in a Pedersen or
+        unverified task that sets τ or k, every dropped row scores min(cos, 0) (fixedpoint.rffl_round capped).
     """
 
     proof: str = "pedersen"
@@ -228,11 +230,11 @@ class ProtocolSpec:
                     f"{', '.join(unproven)}",
                     hint='drop them and set filter_threshold, or choose rule_version "rffl-v1"',
                 )
-        elif threshold != -1:
+        elif threshold != -1 and version:
             raise TaskSpecError(
-                f"protocol filter_threshold applies to rule versions rffl-v2 and rffl-v3 only (this task: "
-                f"{version or self.proof})",
-                hint="use `filters` for the robust rules of other proof modes",
+                f"protocol filter_threshold applies to rule versions rffl-v2 and rffl-v3 and to proof pedersen or "
+                f"none only (this task: {version})",
+                hint="use `filters` for the robust rules of rffl-v1",
             )
         self._check_norm_ratio(version)
 
@@ -242,10 +244,11 @@ class ProtocolSpec:
         if ratio != 0 and (ratio < 1 or ratio > 64):
             raise TaskSpecError(f"protocol norm_ratio must be 0 (off) or in [1, 64], got {raw!r}",
                                 hint="3 drops updates over 3 × the round's median norm")  # fmt: skip
-        if ratio != 0 and version != "rffl-v3":
+        if ratio != 0 and version not in ("rffl-v3", ""):
             raise TaskSpecError(
-                f"protocol norm_ratio applies to rule_version rffl-v3 only (this task: {version or self.proof})",
-                hint='set rule_version = "rffl-v3", or use the norm_outlier filter of other proof modes',
+                f"protocol norm_ratio applies to rule_version rffl-v3 and to proof pedersen or none only (this "
+                f"task: {version})",
+                hint='set rule_version = "rffl-v3", or use the norm_outlier filter of rffl-v1',
             )
         object.__setattr__(self, "norm_ratio", str(raw))
 
@@ -256,9 +259,16 @@ class ProtocolSpec:
         return self.proof == "groth16" and self.rule_version in LINKED_VERSIONS
 
     @property
+    def fixed_filters(self) -> bool:
+        """A Pedersen or unverified task that runs the protocol's own filters (filter_threshold, norm_ratio:
+        aggregator.fixedpoint.filtered_rows), unproven; rffl-v2 and rffl-v3 prove the same integers."""
+        return self.proof != "groth16" and (Fraction(self.filter_threshold) != -1 or Fraction(self.norm_ratio) != 0)
+
+    @property
     def capped(self) -> bool:
-        """rffl-v3: rows the filters drop score min(cos, 0) (aggregator.fixedpoint.rffl_round)."""
-        return self.proof == "groth16" and self.rule_version == "rffl-v3"
+        """Rows the filters drop score min(cos, 0) (aggregator.fixedpoint.rffl_round): rffl-v3, and tasks with
+        fixed_filters."""
+        return (self.proof == "groth16" and self.rule_version == "rffl-v3") or self.fixed_filters
 
     @property
     def norm_ratio_sq_fp(self) -> int:
@@ -308,7 +318,7 @@ class ProtocolSpec:
             "rule_version": self.rule_version,
             "filter_threshold": self.filter_threshold,
         } | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds}) | (
-            {"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" else {}
+            {"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" or self.fixed_filters else {}
         )
 
     @classmethod

@@ -1,7 +1,7 @@
 """Rule version rffl-v3 in the product, on real Anvil + IPFS: a data owner that boosts its honest step tenfold is
 dropped by the proven norm filter, scores no better than a sender of nothing, and leaves slashed; the chain's
 LinkedRulesRoundVerifier accepts every round and the auditor passes them, but not a record whose norm ratio
-differs from the task's."""
+differs from the task's. A Pedersen task that sets the same filters runs the same integers, unproven."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ from marketplace.task_files import TaskFiles
 pytestmark = pytest.mark.integration
 
 
-def test_scaled_update_dropped_capped_and_removed(marketplace: MarketplaceContract, session_for,
-                                                  ipfs: IpfsClient) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
-    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="groth16", rounds=3,
-                          attacker=scaled, rule_version="rffl-v3")  # fmt: skip
+@pytest.mark.parametrize("proof", ["groth16", "pedersen"])
+def test_scaled_update_dropped_capped_and_removed(marketplace: MarketplaceContract, session_for, ipfs: IpfsClient,
+                                                  proof: str) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    unproven = {"filters": (), "filter_threshold": "0", "norm_ratio": "3"} if proof == "pedersen" else {}
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof=proof, rounds=3, attacker=scaled,
+                          rule_version="rffl-v3", rules_overrides=unproven)  # fmt: skip
     contract, files, task_id = market.owner, market.files, market.task_id
     info = contract.get_task(task_id)
     raw = json.loads(files.get(info.spec_cid, 1 << 20))
-    assert raw["protocol"]["rule_version"] == "rffl-v3" and raw["protocol"]["norm_ratio"] == "3"
+    assert raw["protocol"]["rule_version"] == ("rffl-v3" if proof == "groth16" else "")
+    assert raw["protocol"]["norm_ratio"] == "3" and raw["protocol"]["filter_threshold"] == "0"
     attacker = contract.get_participant(task_id, market.attacker.address).index
 
     reputations = []
@@ -34,9 +37,9 @@ def test_scaled_update_dropped_capped_and_removed(marketplace: MarketplaceContra
         market.submit_all(round_)
         result = market.aggregator.aggregate_round(task_id, round_)
         record = result.record
-        assert record is not None and record.rule_version == "rffl-v3" and not result.rejected
+        assert record is not None and not result.rejected
         reputations.append(record.reputations_after[attacker])
-        print(f"rffl-v3 round {round_}: flags {record.flags}, phis {record.phis}, "
+        print(f"{proof} round {round_}: flags {record.flags}, phis {record.phis}, "
               f"reputations {record.reputations_after}")  # fmt: skip
         if round_ == 1:
             assert record.flags[attacker] & 2 == 0 and record.weights[attacker] == 0  # submitted, not kept
@@ -50,12 +53,12 @@ def test_scaled_update_dropped_capped_and_removed(marketplace: MarketplaceContra
 
     report = audit_task(contract, files, task_id, market.validation)
     assert report.passed, report.failures()
-    assert all("rffl-v3" in c.detail for audited in report.rounds for c in audited.checks
-               if c.name == "rules proof (Groth16)")  # fmt: skip
+    proof_checks = [c for audited in report.rounds for c in audited.checks if c.name == "rules proof (Groth16)"]
+    assert all("rffl-v3" in c.detail for c in proof_checks) and bool(proof_checks) == (proof == "groth16")
     spec = files.spec(info.spec_cid)
     assert spec.rules is not None
     honest = gather(contract, files, task_id, spec)[0]
-    vk = json.loads(files.get(spec.rules.verifying_key_cid, 1 << 20))
+    vk = json.loads(files.get(spec.rules.verifying_key_cid, 1 << 20)) if proof == "groth16" else None
     assert honest.record is not None
     loose = dataclasses.replace(honest, record=dataclasses.replace(honest.record, norm_ratio_sq=0))
     failed = {c.name for c in audit_round(loose, spec, info.terms, verifying_key=vk) if not c.passed}

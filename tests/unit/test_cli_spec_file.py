@@ -146,7 +146,7 @@ def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_p
     v3 = load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v3"\n'
                                                  'norm_ratio = 2.5\n'))  # fmt: skip
     assert v3.protocol is not None and v3.protocol.norm_ratio == "2.5" and v3.protocol.capped
-    with pytest.raises(SpecFileError, match="norm_ratio applies to rule_version rffl-v3 only"):
+    with pytest.raises(SpecFileError, match="norm_ratio applies to rule_version rffl-v3 and to proof pedersen"):
         load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nnorm_ratio = 3\n'))
 
 

@@ -39,6 +39,11 @@ def test_rffl_v3_carries_its_norm_ratio() -> None:
     assert ProtocolSpec(proof="groth16", rule_version="rffl-v3", norm_ratio="1.5").norm_ratio_sq_fp == 9 * ONE // 4
     off = ProtocolSpec(proof="groth16", rule_version="rffl-v3")
     assert off.norm_ratio_sq_fp == 0 and off.capped  # no norm filter, but dropped rows are still capped
+    fast = ProtocolSpec(proof="pedersen", filter_threshold="0", norm_ratio="2")  # the same integers, unproven
+    assert fast.fixed_filters and fast.capped and not fast.linked and fast.norm_ratio_sq_fp == 4 * ONE
+    assert ProtocolSpec.from_dict(fast.to_dict()) == fast and fast.to_dict()["norm_ratio"] == "2"
+    legacy = ProtocolSpec(proof="pedersen", filters=({"name": "norm_outlier", "k": 4.0},))
+    assert not legacy.fixed_filters and not legacy.capped and "norm_ratio" not in legacy.to_dict()
 
 
 @pytest.mark.parametrize(
@@ -48,10 +53,9 @@ def test_rffl_v3_carries_its_norm_ratio() -> None:
      ({"proof": "groth16", "filters": ({"name": "norm_outlier"},)}, "cannot prove filter"),
      ({"proof": "groth16", "filter_threshold": "1.5"}, r"must lie in \[-1, 1\]"),
      ({"proof": "groth16", "filter_threshold": "half"}, "must be a number"),
-     ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 and rffl-v3 only"),
-     ({"proof": "pedersen", "filter_threshold": "0"}, "rffl-v2 and rffl-v3 only"),
-     ({"proof": "groth16", "norm_ratio": "3"}, "rffl-v3 only"),
-     ({"proof": "pedersen", "norm_ratio": "3"}, "rffl-v3 only"),
+     ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 and rffl-v3 and to proof"),
+     ({"proof": "groth16", "norm_ratio": "3"}, "rffl-v3 and to proof pedersen or none only"),
+     ({"proof": "groth16", "rule_version": "rffl-v1", "norm_ratio": "3"}, "rffl-v3 and to proof pedersen"),
      ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "0.5"}, r"0 \(off\) or in \[1, 64\]"),
      ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "65"}, r"0 \(off\) or in \[1, 64\]"),
      ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "big"}, "must be 0 or a number"),
@@ -112,8 +116,9 @@ def test_demo_runs_rffl_v3_for_groth16_and_says_the_setup_is_unsafe() -> None:
     assert "cosine" in config.filter_text and "norm filter k=2" in config.filter_text
     v2 = DemoConfig(proof="groth16", rule_version="rffl-v2")
     assert v2.rules.linked and not v2.rules.capped and "rffl-v2" in v2.proof_text
-    fast = DemoConfig(proof="pedersen")
-    assert fast.rules.rule_version == "" and fast.rules.filters and "UNSAFE" not in fast.proof_text
+    fast = DemoConfig(proof="pedersen")  # the same filters as rffl-v3, unproven
+    assert fast.rules.rule_version == "" and fast.rules.fixed_filters and fast.rules.capped
+    assert not fast.rules.filters and "UNSAFE" not in fast.proof_text and "unproven" in fast.filter_text
     v1 = DemoConfig(proof="groth16", rule_version="rffl-v1")
     assert v1.rules.rule_version == "rffl-v1" and "norm_outlier" in v1.filter_text
     assert _prove_seconds(Path("/nonexistent/log.jsonl")) == []

@@ -121,17 +121,12 @@ def filter_weights(rnd: RoundInputs) -> list[int]:
 
 
 def filter_decision(rnd: RoundInputs, rule: LinkedRule | int) -> list[bool]:
-    """kept_i: active, submitted and fixedpoint.cosine_filter(q, f, τ) keeps row i; under rffl-v3 also
-    fixedpoint.norm_ratio_filter over the live rows."""
+    """kept_i: active, submitted and fixedpoint.filtered_rows keeps row i (the cosine filter at τ; under rffl-v3
+    also the norm-ratio filter at K, which rffl-v2 rules hold at 0)."""
     rule = as_rule(rule)
-    q = np.asarray(rnd.q).astype(np.int64)
     live = [bool(a and s) for a, s in zip(rnd.active, rnd.submitted, strict=True)]
-    passed = fixedpoint.cosine_filter(q, filter_weights(rnd), rule.threshold)
-    kept = [ok and p for ok, p in zip(live, passed, strict=True)]
-    if rule.version == "rffl-v3":
-        normal = fixedpoint.norm_ratio_filter(fixedpoint.exact_squared_norms(q), live, rule.norm_ratio_sq)
-        kept = [k and ok for k, ok in zip(kept, normal, strict=True)]
-    return kept
+    q = np.asarray(rnd.q).astype(np.int64)
+    return fixedpoint.filtered_rows(q, live, rnd.base_weights, rule.threshold, rule.norm_ratio_sq)
 
 
 def _median_hints(rnd: RoundInputs, rule: LinkedRule) -> dict[str, Any]:
