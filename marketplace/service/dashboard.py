@@ -20,7 +20,7 @@ from marketplace.ipfs import normalize_cid
 from marketplace.service import views
 from marketplace.service.api import AddressPath, RoundNo, TaskId, _round, _task, database, state
 from marketplace.service.state import ServiceState
-from marketplace.text import DUST_WEI, duration_text, rules_text, utc_text
+from marketplace.text import DUST_WEI, duration_text, protocol_text, rules_text, utc_text
 
 HERE = FsPath(__file__).parent
 MAX_PROXY_BYTES = 16 << 20
@@ -71,7 +71,7 @@ def _share(values: list[Any], index: int) -> str:
 
 
 templates.env.filters.update(amount=_amount, short=_short, time=_time, reputation=_reputation, share=_share,
-                             duration=duration_text, rules=rules_text)  # fmt: skip
+                             duration=duration_text, rules=rules_text, protocol=protocol_text)  # fmt: skip
 
 
 @router.get("/", response_class=HTMLResponse)

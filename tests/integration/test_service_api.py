@@ -169,6 +169,8 @@ def test_cors_and_pages(api: httpx.Client, world: World) -> None:
         assert page.status_code == 200 and "<html" in page.text, path
     account_page = api.get(f"/accounts/{world.removed_address}").text  # each event with the money it moved
     assert re.search(r"<td>Joined</td><td><a [^>]+>#\d+</a></td><td>–</td><td>[\d.]+ ETH</td>", account_page)
+    task_page = api.get(f"/tasks/{world.task_a}").text  # the spec's rules, read from IPFS
+    assert "<dt>Protocol</dt><dd>none: FedAvg rounds without commitments" in task_page
     round_page = api.get(f"/tasks/{world.task_b}/rounds/1").text  # owner 0 posted 0.375 (in units of 2^-20)
     assert "<td>0.3750</td>" in round_page and "%</span>" in round_page
     spec = api.get(f"/ipfs/{world.spec_cid}")

@@ -27,3 +27,22 @@ def test_terms_read_as_the_spec_wrote_them() -> None:
                 "payout_policy": "proportional"}  # fmt: skip
     assert rules_text(recorded, 12) == "Γ 8, α 0.5, β 0.333333, slash 50%, payout proportional"
     assert rules_text(recorded, None).startswith("Γ 32768 (fixed point), α 0.5")
+
+
+def test_protocol_reads_as_the_rules_a_round_follows() -> None:
+    from marketplace.task_spec import ProtocolSpec
+    from marketplace.text import protocol_text
+
+    v3 = ProtocolSpec(proof="groth16", rule_version="rffl-v3", filter_threshold="0", norm_ratio="2").to_dict()
+    assert protocol_text(v3) == ("groth16 rffl-v3 · cosine filter τ 0 · norm filter k 2 · dropped updates score ≤ 0 "
+                                 "· removal in every round")  # fmt: skip
+    v2 = ProtocolSpec(proof="groth16", removal_rounds=10).to_dict()
+    assert protocol_text(v2) == "groth16 rffl-v2 · cosine filter off · removal in rounds 1–10"
+    legacy = ProtocolSpec(proof="pedersen", filters=({"name": "norm_outlier", "k": 4.0},)).to_dict()
+    assert protocol_text(legacy) == "pedersen · norm_outlier (k 4.0) · removal in every round"
+    fast = ProtocolSpec(proof="pedersen", norm_ratio="2").to_dict()
+    assert protocol_text(fast) == ("pedersen · cosine filter off · norm filter k 2 · dropped updates score ≤ 0 "
+                                   "(filters unproven) · removal in every round")  # fmt: skip
+    old = {"proof": "groth16", "filters": []}  # published before rule versions: proven with rffl-v1
+    assert protocol_text(old).startswith("groth16 rffl-v1 · removal")
+    assert protocol_text({}).startswith("none: FedAvg")
