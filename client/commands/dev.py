@@ -53,13 +53,15 @@ def up(
     """
     state = state_of(ctx)
     config_path = config_out or default_home() / "dev.toml"
+    pid_file = _pid_file()
+    pid_file.parent.mkdir(parents=True, exist_ok=True)  # `dev down` finds this process here, config or not
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with LocalAnvil(accounts=accounts) as chain, LocalIpfsNode() as ipfs:
         session = ChainSession(connect(chain.rpc_url, DEV_CHAIN_ID), dev_accounts(1)[0])
         contract, _ = MarketplaceContract.deploy(session)
         write_dev_config(config_path, chain.rpc_url, ipfs.api_url, contract.address)
-        _pid_file().write_text(str(os.getpid()))
+        pid_file.write_text(str(os.getpid()))
         state.emit(
             {"rpc_url": chain.rpc_url, "ipfs_api": ipfs.api_url, "marketplace": contract.address,
              "chain_id": DEV_CHAIN_ID, "config": str(config_path), "pid": os.getpid()},
@@ -73,7 +75,7 @@ def up(
         except KeyboardInterrupt:
             pass
         finally:
-            _pid_file().unlink(missing_ok=True)
+            pid_file.unlink(missing_ok=True)
 
 
 @dev_app.command("down")
