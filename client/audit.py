@@ -338,7 +338,8 @@ def _payout_check(ev: RoundEvidence, terms: TaskTerms) -> Check:
     paid = sorted(c.amount for c in ev.credits)
     if not ev.credits and total:
         return _check("payouts", True, "round not settled yet", "")
-    return _check("payouts", paid == expected, f"{len(paid)} credits equal pool·c_i/Σc (pool {pool})",
+    counted = "1 credit equals" if len(paid) == 1 else f"{len(paid)} credits equal"
+    return _check("payouts", paid == expected, f"{counted} pool·c_i/Σc (pool {pool} base units)",
                   f"credits {paid} differ from pool·c_i/Σc = {expected}")  # fmt: skip
 
 

@@ -33,9 +33,15 @@ def main(out: Path = HERE / "data", owners: int = 3) -> None:
     for i, part in enumerate(dirichlet_split(train.y, owners, alpha=0.5, seed=0), start=1):
         write_csv(out / f"owner-{i}.csv", train.subset(part))
     key = out / "aggregator.x25519.json"
-    if not key.exists():
-        create_x25519_key(key, os.environ.get("FEDMARKET_PASSWORD", DEV_PASSWORD))
-    print(f"wrote {out}")
+    password = os.environ.get("FEDMARKET_PASSWORD")
+    print(f"wrote the validation set and {owners} owners' data to {out}")
+    if key.exists():
+        print(f"kept the aggregator key {key} from an earlier run, with the password it was made with")
+        return
+    create_x25519_key(key, password or DEV_PASSWORD)
+    said = "$FEDMARKET_PASSWORD" if password else f'"{DEV_PASSWORD}"'
+    print(f"aggregator key {key}: password {said} (`fedmarket aggregate run` asks for it, or reads "
+          "FEDMARKET_PASSWORD)")
 
 
 if __name__ == "__main__":

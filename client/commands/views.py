@@ -10,7 +10,7 @@ from rich.table import Table
 
 from marketplace.chain.events import RewardCredited, RoundFinalized, RoundSettled, Slashed
 from marketplace.chain.marketplace_contract import REPUTATION_ONE, MarketplaceContract, TaskInfo, TaskStatus
-from marketplace.text import duration_text, utc_text
+from marketplace.text import duration_text, protocol_text, utc_text
 
 WEI = 10**18
 
@@ -68,6 +68,8 @@ def terms_table(summary: dict[str, Any]) -> Table:
             value = utc_text(value)
         elif key in ("submission_period", "aggregation_period", "dispute_window"):
             value = duration_text(value)
+        elif key == "protocol":  # `task show`: the spec's rules in one line (--json keeps the table)
+            value = protocol_text(value)
         table.add_row(key.replace("_", " "), escape(str(value)))
     return table
 

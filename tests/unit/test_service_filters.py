@@ -1,5 +1,5 @@
 """How the dashboard writes numbers: ether for ETH (never a nonzero amount as 0), reputations at the scale they
-are posted, contributions as shares of the round."""
+are posted, contributions as shares of the round, a task's protocol in one line."""
 
 from __future__ import annotations
 
@@ -46,3 +46,18 @@ def test_protocol_reads_as_the_rules_a_round_follows() -> None:
     old = {"proof": "groth16", "filters": []}  # published before rule versions: proven with rffl-v1
     assert protocol_text(old).startswith("groth16 rffl-v1 · removal")
     assert protocol_text({}).startswith("none: FedAvg")
+
+
+def test_task_show_writes_the_protocol_in_one_line() -> None:
+    import io
+
+    from rich.console import Console
+
+    from client.commands.views import terms_table
+    from marketplace.task_spec import ProtocolSpec
+
+    protocol = ProtocolSpec(proof="groth16", rule_version="rffl-v3", filter_threshold="0", norm_ratio="2").to_dict()
+    out = io.StringIO()
+    Console(file=out, width=200).print(terms_table({"task_id": 1, "token": "ETH", "protocol": protocol}))
+    assert "groth16 rffl-v3 · cosine filter τ 0 · norm filter k 2" in out.getvalue()
+    assert "generator_tag" not in out.getvalue()  # not the raw table
