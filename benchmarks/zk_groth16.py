@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,22 +32,6 @@ RESULTS = ROOT / "benchmarks" / "results" / "zk_groth16.json"
 DEFAULT_SIZES = ["3x16", "3x64", "10x256", "10x1024", "10x4096"]
 
 
-def _capture_fd1(fn):  # type: ignore[no-untyped-def]
-    """Run fn with file descriptor 1 redirected (circom prints its statistics there); returns (value, text)."""
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        sys.stdout.flush()
-        saved = os.dup(1)
-        os.dup2(tmp.fileno(), 1)
-        try:
-            value = fn()
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-        tmp.seek(0)
-        return value, tmp.read().decode(errors="replace")
-
-
 def _cpu() -> float:
     """CPU seconds of this process (all threads) and of its finished children (Node witness runs)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -58,18 +39,14 @@ def _cpu() -> float:
 
 
 def _keys(shape, fresh: bool, spec=None) -> tuple:  # type: ignore[no-untyped-def]
-    """(keys, figures): load the cached key or run the setup, with the constraint count circom printed."""
+    """(keys, figures): load the cached key or run the setup, with the constraint count circom reported."""
     from zk.groth16.keys import RULES_V1, setup_keys
 
     start, cpu0 = time.perf_counter(), _cpu()
-    keys, text = _capture_fd1(lambda: setup_keys(shape, force=fresh, spec=spec or RULES_V1))
+    keys = setup_keys(shape, force=fresh, spec=spec or RULES_V1)  # circom's report goes to the key's compile.log
     figures = {"key_load_or_setup_s": round(time.perf_counter() - start, 2)}
     figures["key_load_or_setup_cpu_s"] = round(_cpu() - cpu0, 2)
-    match = re.search(r"non-linear constraints: (\d+)", text)
     meta = json.loads((keys.directory / "meta.json").read_text())
-    if match:
-        meta["constraints"] = int(match.group(1))
-        (keys.directory / "meta.json").write_text(json.dumps(meta))
     figures = {"constraints": meta.get("constraints"), "setup_s": round(meta.get("setup_seconds", 0.0), 2)} | figures
     return keys, figures
 

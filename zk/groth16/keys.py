@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import groth16py
 
@@ -22,6 +26,8 @@ from zk.groth16.rules import CircuitShape
 
 CIRCUIT_DIR = Path(__file__).resolve().parent.parent / "circuits"
 CIRCUIT_FILE = CIRCUIT_DIR / "fedmarket_rules.circom"
+COMPILE_LOG = "compile.log"
+_T = TypeVar("_T")
 UNSAFE_LABEL = "UNSAFE single-party trusted setup: the setup runner can forge proofs; never use for real money"
 CEREMONY_LABEL = "multi-party ceremony key (sound if one contributor destroyed their secret)"
 
@@ -125,7 +131,7 @@ def setup_keys(
         )
     main = _write_main(directory, shape, spec)
     start = time.perf_counter()
-    pk, vk = groth16py.setup_circom(str(main), [str(CIRCUIT_DIR), groth16py.circomlib_path(2)])
+    pk, vk = _compiled(directory, lambda: groth16py.setup_circom(str(main), _includes()))
     seconds = time.perf_counter() - start
     _save(directory, pk, vk, UNSAFE_LABEL, seconds)
     return CircuitKeys(shape, pk, vk, UNSAFE_LABEL, directory, seconds, spec)
@@ -142,10 +148,43 @@ def import_ceremony(
     directory = key_dir(shape, cache, spec)
     main = _write_main(directory, shape, spec)
     start = time.perf_counter()
-    pk, vk = groth16py.import_zkey(str(zkey_path), str(main), [str(CIRCUIT_DIR), groth16py.circomlib_path(2)])
+    pk, vk = _compiled(directory, lambda: groth16py.import_zkey(str(zkey_path), str(main), _includes()))
     seconds = time.perf_counter() - start
     _save(directory, pk, vk, CEREMONY_LABEL, seconds)
     return CircuitKeys(shape, pk, vk, CEREMONY_LABEL, directory, seconds, spec)
+
+
+def _includes() -> list[str]:
+    """circom include paths: the project's circuits and groth16py's circomlib."""
+    return [str(CIRCUIT_DIR), groth16py.circomlib_path(2)]
+
+
+def _compiled(directory: Path, compile_and_setup: Callable[[], _T]) -> _T:
+    """Run a groth16py compile with file descriptor 1 sent to <directory>/compile.log: circom prints its
+    statistics there, which would otherwise land in the middle of a command's output. The log stays beside the
+    key (its constraint count goes to meta.json); a failed compile prints it to stderr."""
+    log = directory / COMPILE_LOG
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with log.open("wb") as sink:
+            os.dup2(sink.fileno(), 1)
+            try:
+                return compile_and_setup()
+            except BaseException:
+                sys.stderr.write(log.read_text(errors="replace"))
+                raise
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def compiled_constraints(directory: Path) -> int | None:
+    """The non-linear constraint count circom reported for the key in `directory` (None if it is not known)."""
+    log = directory / COMPILE_LOG
+    found = re.search(r"non-linear constraints: (\d+)", log.read_text(errors="replace")) if log.exists() else None
+    return int(found.group(1)) if found else None
 
 
 def _save(directory: Path, pk: groth16py.ProvingKey, vk: groth16py.VerifyingKey, label: str, seconds: float) -> None:
@@ -153,4 +192,5 @@ def _save(directory: Path, pk: groth16py.ProvingKey, vk: groth16py.VerifyingKey,
     pk.save(str(directory / "pk.bin"))
     vk.save(str(directory / "vk.bin"))
     (directory / "vk.json").write_text(vk.to_json())
-    (directory / "meta.json").write_text(json.dumps({"label": label, "setup_seconds": seconds}))
+    meta = {"label": label, "setup_seconds": seconds, "constraints": compiled_constraints(directory)}
+    (directory / "meta.json").write_text(json.dumps(meta))
