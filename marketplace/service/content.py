@@ -9,6 +9,7 @@ failure: nothing is cached then, and the next page view asks again.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.data import Dataset, decode_npz
@@ -27,6 +29,8 @@ from marketplace.service.db import RoundRow, SpecCache, TaskRow
 from marketplace.task_files import MAX_VALIDATION_BYTES
 from marketplace.task_spec import MAX_SPEC_BYTES, TaskSpec
 from marketplace.updates import unpack_model
+
+log = logging.getLogger(__name__)
 
 MAX_MODEL_BYTES = 64 << 20
 
@@ -83,7 +87,10 @@ class ContentStore:
         except FedmarketError as exc:
             error = str(exc)
         db.merge(SpecCache(cid=cid, document=document, error=error))
-        db.commit()
+        try:
+            db.commit()
+        except IntegrityError:  # the spec thread and a page view fetched it at once; the other stored it first
+            db.rollback()
         return document, error
 
     def warm_specs(
@@ -97,16 +104,19 @@ class ContentStore:
         while not stop.wait(interval):
             if not self.enabled:
                 return
-            with sessions() as db:
-                if time.monotonic() - forgotten_at >= retry_missing:
-                    db.execute(delete(SpecCache).where(SpecCache.error.is_not(None)))
-                    db.commit()
-                    forgotten_at = time.monotonic()
-                cached = select(SpecCache.cid)
-                for cid in db.scalars(select(TaskRow.spec_cid).where(TaskRow.spec_cid.not_in(cached))).all():
-                    if stop.is_set():
-                        return
-                    self.spec_document(db, cid)
+            try:
+                with sessions() as db:
+                    if time.monotonic() - forgotten_at >= retry_missing:
+                        db.execute(delete(SpecCache).where(SpecCache.error.is_not(None)))
+                        db.commit()
+                        forgotten_at = time.monotonic()
+                    cached = select(SpecCache.cid)
+                    for cid in db.scalars(select(TaskRow.spec_cid).where(TaskRow.spec_cid.not_in(cached))).all():
+                        if stop.is_set():
+                            return
+                        self.spec_document(db, cid)
+            except Exception as exc:  # a background cache: one failed pass must not end the thread for good
+                log.warning("spec cache pass failed (tried again in %.0f s): %s", interval, exc)
 
     # --- accuracy --------------------------------------------------------------------------
 

@@ -238,3 +238,28 @@ def test_a_spec_the_node_could_not_find_is_looked_up_again(world: World, tmp_pat
         finally:
             stop.set()
             warmer.join(timeout=30)
+
+
+def test_a_spec_fetched_twice_at_once_is_cached_once(world: World, tmp_path: Path) -> None:
+    """The spec thread and a page view may look up the same new spec together: the one that stores it second
+    must not fail (that ended the spec thread with an IntegrityError)."""
+    from sqlalchemy import event
+
+    with indexed_app(world, tmp_path / "r.db") as (service, _):
+        state = service.app.state.service
+        store = state.content
+        raced: list[object] = []
+
+        with state.sessions() as db:
+
+            def another_stores_it_first(_session: object) -> None:  # after this lookup's merge, before its commit
+                if not raced:
+                    with state.sessions() as other:
+                        raced.append(store.spec_document(other, world.spec_cid))
+
+            event.listen(db, "before_commit", another_stores_it_first)
+            document, error = store.spec_document(db, world.spec_cid)
+        assert error is None and document is not None and document["name"] == "digits-service-test"
+        assert raced == [(document, None)]
+        with state.sessions() as db:
+            assert store.spec_document(db, world.spec_cid) == (document, None)  # one row, read from the cache
