@@ -23,8 +23,8 @@ def demo(
     ),
     rounds: int = typer.Option(10, min=1, help="Training rounds."),
     dataset: str = typer.Option("digits", help="Bundled data set: digits or breast_cancer."),
-    fast: bool = typer.Option(False, help="Skip the layer-2 (Groth16) rules proof; layer-1 Pedersen commitments "
-                              "and the on-chain aggregation check stay on."),
+    fast: bool = typer.Option(False, help="Skip the layer-2 (Groth16) rules proof: the same filters run unproven; "
+                              "layer-1 Pedersen commitments and the on-chain aggregation check stay on."),
     quick: bool = typer.Option(False, help="3 data owners (1 attacker), 3 rounds: a smoke test (add --fast to "
                                "skip the Groth16 setup for n=3)."),
     alpha: float = typer.Option(0.5, min=0.01, help="Dirichlet concentration of the non-IID split (small = skewed)."),
