@@ -44,7 +44,7 @@ from marketplace.chain.marketplace_contract import ZERO_POINT, MarketplaceContra
 from marketplace.errors import ContractRevert, FedmarketError
 from marketplace.models import flatten, unflatten
 from marketplace.task_spec import ProtocolSpec, TaskSpec
-from zk.groth16.linked import filter_decision, statement_digest
+from zk.groth16.linked import statement_digest
 from zk.groth16.rules import RoundInputs
 from zk.pedersen import aggregate_blinding, aggregate_commitment, commit
 
@@ -141,16 +141,6 @@ def _kept(
     return {r for r, ok in zip(rows, mask, strict=True) if ok}
 
 
-def _linked_kept(
-    q: np.ndarray, submitted: list[bool], active: list[bool], base: list[int], rules: ProtocolSpec
-) -> list[bool]:
-    """A linked version's kept flags: live rows its proven filters keep (fixedpoint.cosine_filter at the task's τ;
-    rffl-v3 also fixedpoint.norm_ratio_filter at its k), what the circuit proves."""
-    probe = RoundInputs(q=q, submitted=submitted, kept=[False] * len(submitted), active=active, base_weights=base,
-                        reputations=[0] * len(submitted), gamma_q=1, alpha_fp=0)  # fmt: skip
-    return filter_decision(probe, linked_rule(rules))
-
-
 def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) -> Planned:
     """Everything the round posts, computed and self-checked; no proof and no transaction yet."""
     started = time.perf_counter()
@@ -174,15 +164,12 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     else:
         base = list(before)
     live = [i for i in range(n) if submitted[i] and active[i]]
-    if rules.linked:  # rffl-v2/v3: the kept flags are the proven filters', nothing else
-        kept = _linked_kept(q, submitted, active, base, rules)
-    else:
-        kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)
-        kept = [i in kept_rows for i in range(n)]
-        if rules.fixed_filters:  # the integers rffl-v3 proves, run unproven
-            own = fixedpoint.filtered_rows(q, [i in live for i in range(n)], base, rules.filter_threshold_fp,
-                                           rules.norm_ratio_sq_fp)  # fmt: skip
-            kept = [k and o for k, o in zip(kept, own, strict=True)]
+    kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)  # rffl-v2/v3 allow no pipeline filter
+    kept = [i in kept_rows for i in range(n)]
+    if rules.linked or rules.fixed_filters:  # the protocol's own filters: what rffl-v2/v3 prove, else unproven
+        live_rows = [submitted[i] and active[i] for i in range(n)]
+        own = fixedpoint.filtered_rows(q, live_rows, base, rules.filter_threshold_fp, rules.norm_ratio_sq_fp)
+        kept = [k and o for k, o in zip(kept, own, strict=True)]
     gamma_q = round(rules.gamma * (1 << spec.scale_bits))
     alpha_fp = fixedpoint.to_fixed(Fraction(rules.alpha))
     beta = rules.beta_in_round(round_)

@@ -39,21 +39,19 @@ def protocol_text(protocol: dict[str, Any] | None) -> str:
     when RFFL may remove owners, so a reader of the dashboard sees which rules a task's rounds follow."""
     if not protocol:
         return "none: FedAvg rounds without commitments, filters or reputation"
-    from marketplace.task_spec import published_protocol
+    from marketplace.task_spec import ProtocolSpec, published_protocol
 
-    protocol = published_protocol(protocol)
-    version = str(protocol.get("rule_version") or "")
-    parts = [str(protocol.get("proof", "pedersen")) + (f" {version}" if version else "")]
-    threshold, ratio = str(protocol.get("filter_threshold", "-1")), str(protocol.get("norm_ratio", "0"))
-    unproven = not version and (Fraction(threshold) != -1 or Fraction(ratio) != 0)  # ProtocolSpec.fixed_filters
-    if version in ("rffl-v2", "rffl-v3") or unproven:
+    rules = ProtocolSpec.from_dict(published_protocol(protocol))
+    parts = [rules.proof + (f" {rules.rule_version}" if rules.rule_version else "")]
+    if rules.linked or rules.fixed_filters:
+        threshold = rules.filter_threshold
         parts.append("cosine filter off" if Fraction(threshold) == -1 else f"cosine filter τ {threshold}")
-    if version == "rffl-v3" or unproven:
-        parts.append(f"norm filter k {ratio}" if Fraction(ratio) else "norm filter off")
-        parts.append("dropped updates score ≤ 0" + (" (filters unproven)" if unproven else ""))
-    for entry in protocol.get("filters") or []:
+    if rules.capped:
+        parts.append(f"norm filter k {rules.norm_ratio}" if Fraction(rules.norm_ratio) else "norm filter off")
+        parts.append("dropped updates score ≤ 0" + (" (filters unproven)" if rules.fixed_filters else ""))
+    for entry in rules.filters:
         options = ", ".join(f"{k} {v}" for k, v in entry.items() if k != "name")
         parts.append(f"{entry.get('name')}" + (f" ({options})" if options else ""))
-    window = protocol.get("removal_rounds")
+    window = rules.removal_rounds
     parts.append("removal in every round" if window is None else f"removal in rounds 1–{window}")
     return " · ".join(parts)

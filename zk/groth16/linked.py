@@ -115,25 +115,29 @@ def statement_digest(statement: RoundStatement, rule: LinkedRule | int) -> int:
     return chain_hash(RULE_TAGS[rule.version], [*statement.digest_inputs(), *rule.digest_tail()])
 
 
+def _live(rnd: RoundInputs) -> list[bool]:
+    """Rows that are active and submitted: the ones the filters judge."""
+    return [bool(a and s) for a, s in zip(rnd.active, rnd.submitted, strict=True)]
+
+
 def filter_weights(rnd: RoundInputs) -> list[int]:
     """f_i = base_i for active rows that submitted, else 0: the reference weights of the cosine filter."""
-    return [int(b) if (a and s) else 0 for b, a, s in zip(rnd.base_weights, rnd.active, rnd.submitted, strict=True)]
+    return [int(b) if ok else 0 for b, ok in zip(rnd.base_weights, _live(rnd), strict=True)]
 
 
 def filter_decision(rnd: RoundInputs, rule: LinkedRule | int) -> list[bool]:
     """kept_i: active, submitted and fixedpoint.filtered_rows keeps row i (the cosine filter at τ; under rffl-v3
     also the norm-ratio filter at K, which rffl-v2 rules hold at 0)."""
     rule = as_rule(rule)
-    live = [bool(a and s) for a, s in zip(rnd.active, rnd.submitted, strict=True)]
     q = np.asarray(rnd.q).astype(np.int64)
-    return fixedpoint.filtered_rows(q, live, rnd.base_weights, rule.threshold, rule.norm_ratio_sq)
+    return fixedpoint.filtered_rows(q, _live(rnd), rnd.base_weights, rule.threshold, rule.norm_ratio_sq)
 
 
 def _median_hints(rnd: RoundInputs, rule: LinkedRule) -> dict[str, Any]:
     """rffl-v3's norm filter: K, a one-hot pick of the live row holding the lower median |q|², and h, b with
     2h + b = m − 1 (m live rows; h = b = 0 when m = 0)."""
     sq = fixedpoint.exact_squared_norms(np.asarray(rnd.q).astype(np.int64))
-    live = [bool(a and s) for a, s in zip(rnd.active, rnd.submitted, strict=True)]
+    live = _live(rnd)
     median = fixedpoint.lower_median([v for v, ok in zip(sq, live, strict=True) if ok])
     pick = next((i for i, (v, ok) in enumerate(zip(sq, live, strict=True)) if ok and v == median), None)
     m = sum(live)
