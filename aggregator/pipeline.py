@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from aggregator.fedce import FedCE, FedCEConfig
+from aggregator.history import UpdateHistory, history_path
 from aggregator.reputation import RFFLConfig, RFFLReputation
 from aggregator.rules import RULES, RoundContext, Rule, UpdateBatch
 
@@ -54,6 +55,11 @@ class AggregationPipeline:
     @property
     def makes_own_aggregate(self) -> bool:
         return bool(self.rules) and self.rules[-1].name in AGGREGATING_RULES
+
+    @property
+    def needs_history(self) -> bool:
+        """A rule compares each sender with its previous update (RoundContext.history)."""
+        return any(getattr(rule, "needs_history", False) for rule in self.rules)
 
     def filter(self, batch: UpdateBatch, ctx: RoundContext) -> FilterOutcome:
         """Run every rule in order; each sees the previous rules' mask and scale."""
@@ -205,6 +211,7 @@ class RoundAggregator:
         self.pipeline = pipeline
         self.rffl: RFFLReputation | None = None
         self.fedce: FedCE | None = None
+        self.history = UpdateHistory(history_path(state_path) if pipeline.needs_history else None)
         if pipeline.reputation == "rffl":
             self.rffl = RFFLReputation(RFFLConfig(**pipeline.reputation_options), state_path=state_path)
         elif pipeline.reputation == "fedce":
@@ -230,9 +237,12 @@ class RoundAggregator:
             # the filters' reference aggregate uses RFFL's own weights, so the fused pass is shared
             self.rffl.start(senders)
             reference = self.rffl.base_weights(senders, [int(s) for s in sizes])
-        ctx = RoundContext(tuple(senders), sizes, reference, expected_attackers, seed)
+        history = self.history.updates if self.pipeline.needs_history else None
+        ctx = RoundContext(tuple(senders), sizes, reference, expected_attackers, seed, history)
         batch = UpdateBatch.from_updates(updates, kept=active)
         outcome = self.pipeline.filter(batch, ctx)
+        if self.pipeline.needs_history:
+            self.history.record(senders, updates, active)
         filtered = outcome.batch
         if self.rffl is not None:
             result = self.rffl.step(filtered, senders, [int(s) for s in sizes], capped=outcome.capped)

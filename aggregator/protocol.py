@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from aggregator import fixedpoint
-from aggregator.pipeline import build_pipeline
+from aggregator.pipeline import AggregationPipeline, PipelineSpecError, build_pipeline
 from aggregator.proving import (
     LinkedRound,
     circuit_shape,
@@ -124,16 +124,38 @@ def _rules(spec: TaskSpec) -> ProtocolSpec:
     return rules
 
 
+def filter_pipeline(rules: ProtocolSpec) -> AggregationPipeline | None:
+    """The task's robust filters (rffl-v1, Pedersen, unverified; clip is RFFL's own) as a checked pipeline, or
+    None without any. Publishing checks them too, so a bad entry is refused before anything is spent rather
+    than when the first round is aggregated."""
+    filters = [f for f in rules.filters if f.get("name") != "clip"]
+    if not filters:
+        return None
+    try:
+        pipeline = build_pipeline({"rules": filters, "reputation": "none"})
+    except PipelineSpecError as error:
+        raise FedmarketError(
+            f"protocol filters: {error}",
+            hint='write each filter as a table of a rule name and its options, e.g. { name = "norm_outlier", k = 4.0 }',
+        ) from error
+    if pipeline.makes_own_aggregate:
+        raise FedmarketError("protocol rounds aggregate with RFFL; median/trimmed_mean cannot be filters")
+    if pipeline.needs_history:
+        raise FedmarketError(
+            "protocol filter consistency compares each owner's update with its previous one, which a protocol "
+            "round does not keep (a research-path rule of aggregator.pipeline)",
+            hint="drop it from [protocol] filters",
+        )
+    return pipeline
+
+
 def _kept(
     rules: ProtocolSpec, q: np.ndarray, rows: list[int], sizes: list[int], base: list[int], scale: int
 ) -> set[int]:
     """Rows the task's robust filters keep (float view of the quantized rows); clip is RFFL's own."""
-    filters = [f for f in rules.filters if f.get("name") != "clip"]
-    if not filters or not rows:
+    pipeline = filter_pipeline(rules)
+    if pipeline is None or not rows:
         return set(rows)
-    pipeline = build_pipeline({"rules": filters, "reputation": "none"})
-    if pipeline.makes_own_aggregate:
-        raise FedmarketError("protocol rounds aggregate with RFFL; median/trimmed_mean cannot be filters")
     batch = UpdateBatch.from_updates(q[rows].astype(np.float64) / float(1 << scale))
     ctx = RoundContext(tuple(str(r) for r in rows), np.asarray([sizes[r] for r in rows], dtype=np.float64),
                        np.asarray([base[r] for r in rows], dtype=np.float64))  # fmt: skip

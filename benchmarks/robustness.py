@@ -10,7 +10,7 @@ the same owners and attacks. Shapley accuracy: GTG-Shapley against exact values 
 rounds with n = 10. Prints tables and writes benchmarks/results/robustness.json.
 
 Owners train as the product's clients do (5 local epochs, lr 0.1, momentum 0.9, batch 32;
---epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v7 by default (--spec).
+--epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v8 by default (--spec).
 
     python benchmarks/robustness.py --workers 2 --coalition weighted  # full grid (≈ 22 min on 2 shared cores)
     python benchmarks/robustness.py --quick    # smoke run (≈ 1 min)
@@ -57,13 +57,16 @@ GRID_ARGUMENTS = (
     "momentum",
     "batch_size",
 )
-SPEC_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6", "v7")
+SPEC_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8")
 RFFL_ALPHA = 0.95  # every version; two-class variants use BINARY_RFFL_ALPHA
 # v6 (ten classes): an update over 3 × the round's median norm is dropped and scored as missing
 BOOSTED_NORMS = {"name": "norm_outlier", "method": "ratio", "k": 3.0, "side": "upper", "outlier_score": "capped"}
 # v7 (ten classes): an update the round's majority does not point along with (peer support under
 # median − 5·max(1.4826·MAD, 0.05)) is dropped and scored as missing
 PEER_SUPPORT = {"name": "peer_support", "k": 5.0, "min_spread": 0.05, "outlier_score": "capped"}
+# v8 (every task): an update whose cosine to its sender's previous update is under 0.5 (fresh noise
+# in place of training) is dropped and scored as missing
+CONSISTENT = {"name": "consistency", "threshold": 0.5, "outlier_score": "capped"}
 # v4 and later on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
 TWO_CLASS_VARIANT_FROM = 4
 BINARY_RFFL_ALPHA = 0.98
@@ -75,7 +78,7 @@ TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
 
 def aggregation_spec(
     dataset: str,
-    version: str = "v7",
+    version: str = "v8",
     gamma: float | None = None,
     beta: str = "1/3",
     rffl_alpha: float | None = None,
@@ -102,7 +105,10 @@ def aggregation_spec(
     trigger shared by 30% of the owners) resembles itself more than the honest majority, and
     its members' ⌊n/2⌋-th highest cosine to the others falls below the round's band; dropped
     rows score like a copy. Not on two classes, where it removed nobody more and cost honest
-    owners.
+    owners. v8 = v7 with, on every task, a consistency filter first: an update whose cosine to
+    its sender's previous update is under 0.5 (fresh noise, not training on a fixed data set) is
+    dropped and scored like a copy. Such an update, clipped and kept, raised its own cosine to the
+    aggregate it was part of close to the honest ones (breast cancer), so RFFL never removed it.
     """
     if version not in SPEC_VERSIONS:
         raise ValueError(f"unknown spec version {version!r}; known: {', '.join(SPEC_VERSIONS)}")
@@ -129,6 +135,8 @@ def aggregation_spec(
             rules.insert(1, BOOSTED_NORMS)
         if number >= 7 and not two_class_variant:
             rules.insert(2, PEER_SUPPORT)
+        if number >= 8:
+            rules.insert(0, CONSISTENT)
         if not two_class_variant:
             reference = "weighted" if version == "v2" else "median"
             rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
@@ -453,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--spec", choices=SPEC_VERSIONS, default="v7", help="aggregation pipeline version")
+    parser.add_argument("--spec", choices=SPEC_VERSIONS, default="v8", help="aggregation pipeline version")
     parser.add_argument("--gamma", type=float, help=f"clip norm Γ (default per data set: {GAMMA})")
     parser.add_argument("--beta", default="1/3", help="RFFL removal threshold β (a task setting)")
     parser.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from aggregator.protocol import filter_pipeline
 from aggregator.proving import DeployedVerifier, deploy_verifier
 from marketplace.chain.erc20 import Erc20
 from marketplace.chain.marketplace_contract import ETH, CallResult, MarketplaceContract, Rules
@@ -103,6 +104,8 @@ def publish_task(
     spec = make_spec(files.put_dataset(validation))
     deployed = None
     rules = spec.rules
+    if rules is not None:
+        filter_pipeline(rules)  # a bad filter is refused now, not when the first round is aggregated
     terms = replace(terms, rules=recorded_rules(terms.rules, rules, spec.scale_bits))
     if rules is not None and rules.proof != "none" and int(terms.verifier, 16) == 0:
         if rules.proof == "groth16" and terms.min_participants != terms.max_participants:

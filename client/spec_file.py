@@ -15,6 +15,7 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 
+from aggregator.protocol import filter_pipeline
 from client.owner import ZERO_ADDRESS, TaskTerms, recorded_rules
 from client.training import TrainConfig
 from marketplace.chain.marketplace_contract import ETH, PayoutPolicy, Rules
@@ -184,6 +185,10 @@ def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
         raise SpecFileError(f"[protocol]: {exc}") from exc
     except FedmarketError as exc:
         raise SpecFileError(f"[protocol]: {exc}") from None
+    try:
+        filter_pipeline(rules)
+    except FedmarketError as exc:
+        raise SpecFileError(f"[protocol] {exc.args[0]}", hint=exc.hint) from None
     if rules.proof == "groth16" and terms.min_participants != terms.max_participants:
         raise SpecFileError("[protocol] proof = \"groth16\" needs min_data_owners == max_data_owners",
                             hint="the rules circuit is built for exactly max_data_owners data owners")  # fmt: skip

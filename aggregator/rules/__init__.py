@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aggregator.rules.base import RoundContext, Rule, RuleResult, UpdateBatch
 from aggregator.rules.clip import NormClip, clip_factors
+from aggregator.rules.consistency import ConsistencyFilter
 from aggregator.rules.cosine import CosineFilter, cosines_to_vector
 from aggregator.rules.duplicate import NearDuplicateFilter, pairwise_cosines
 from aggregator.rules.krum import MultiKrum, krum_scores
@@ -21,10 +22,12 @@ RULES: dict[str, type] = {
     "norm_outlier": NormOutlierFilter,
     "near_duplicate": NearDuplicateFilter,
     "peer_support": PeerSupportFilter,
+    "consistency": ConsistencyFilter,
 }
 
 __all__ = [
     "RULES",
+    "ConsistencyFilter",
     "CoordinateMedian",
     "CosineFilter",
     "MultiKrum",

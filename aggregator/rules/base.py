@@ -8,7 +8,7 @@ keeping the raw rows untouched is what makes a round cost a few passes over the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +26,8 @@ class RoundContext:
     reference_weights: np.ndarray | None = None
     expected_attackers: int | None = None
     seed: int = 0
+    # each sender's previous raw update, for rules that compare a sender with itself (`needs_history`)
+    history: Mapping[str, np.ndarray] | None = None
 
     def weights_for_reference(self, n: int) -> np.ndarray:
         """Non-negative weights for a reference aggregate: reputations, else data sizes, else uniform."""

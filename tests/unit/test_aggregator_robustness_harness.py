@@ -22,7 +22,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -54,10 +54,17 @@ def test_v6_adds_the_capped_norm_filter_only_on_ten_classes(robustness) -> None:
 
 
 def test_v7_adds_the_capped_peer_support_filter_only_on_ten_classes(robustness) -> None:
-    v6, v7 = robustness.aggregation_spec("digits", "v6"), robustness.aggregation_spec("digits")
+    v6, v7 = robustness.aggregation_spec("digits", "v6"), robustness.aggregation_spec("digits", "v7")
     assert v7["rules"] == [*v6["rules"][:2], robustness.PEER_SUPPORT, *v6["rules"][2:]]
     assert robustness.PEER_SUPPORT["outlier_score"] == "capped"
-    assert robustness.aggregation_spec("breast_cancer") == robustness.aggregation_spec("breast_cancer", "v6")
+    assert robustness.aggregation_spec("breast_cancer", "v7") == robustness.aggregation_spec("breast_cancer", "v6")
+
+
+def test_v8_puts_the_consistency_filter_first_on_every_task(robustness) -> None:
+    for dataset in ("digits", "breast_cancer"):
+        v7, v8 = robustness.aggregation_spec(dataset, "v7"), robustness.aggregation_spec(dataset)
+        assert v8["rules"] == [robustness.CONSISTENT, *v7["rules"]] and v8["reputation"] == v7["reputation"]
+        assert build_pipeline(v8).needs_history and not build_pipeline(v7).needs_history
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:

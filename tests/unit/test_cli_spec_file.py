@@ -127,7 +127,12 @@ def test_a_protocol_section_becomes_the_task_spec_rules(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("protocol", "message"),
     [('proof = "stark"', "proof must be one of"), ("colour = 1", "unknown key"), ("gamma = -1.0", "gamma"),
-     ('proof = "groth16"', "min_data_owners == max_data_owners"), ('filters = ["clip"]', "filters")],
+     ('proof = "groth16"', "min_data_owners == max_data_owners"), ('filters = ["clip"]', "filters"),
+     # filters are checked when the file is read, not when the first round is aggregated
+     ('filters = [{ name = "norm_outliers" }]', "unknown rules.0. 'norm_outliers'"),
+     ('filters = [{ name = "norm_outlier", kk = 4.0 }]', r"unknown field\(s\): kk"),
+     ('filters = [{ name = "median" }]', "median/trimmed_mean cannot be filters"),
+     ('filters = [{ name = "consistency" }]', "previous one")],
 )  # fmt: skip
 def test_a_bad_protocol_section_is_refused(tmp_path: Path, protocol: str, message: str) -> None:
     with pytest.raises(SpecFileError, match=message):
