@@ -22,7 +22,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -62,9 +62,16 @@ def test_v7_adds_the_capped_peer_support_filter_only_on_ten_classes(robustness) 
 
 def test_v8_puts_the_consistency_filter_first_on_every_task(robustness) -> None:
     for dataset in ("digits", "breast_cancer"):
-        v7, v8 = robustness.aggregation_spec(dataset, "v7"), robustness.aggregation_spec(dataset)
+        v7, v8 = robustness.aggregation_spec(dataset, "v7"), robustness.aggregation_spec(dataset, "v8")
         assert v8["rules"] == [robustness.CONSISTENT, *v7["rules"]] and v8["reputation"] == v7["reputation"]
         assert build_pipeline(v8).needs_history and not build_pipeline(v7).needs_history
+
+
+def test_v9_sizes_the_norm_rule_by_the_data_behind_each_update(robustness) -> None:
+    v8, v9 = robustness.aggregation_spec("digits", "v8"), robustness.aggregation_spec("digits")
+    assert v9["rules"] == [v8["rules"][0], v8["rules"][1], robustness.SIZED_NORMS, *v8["rules"][3:]]
+    assert robustness.SIZED_NORMS == {**robustness.BOOSTED_NORMS, "size_exponent": 0.5}
+    assert robustness.aggregation_spec("breast_cancer") == robustness.aggregation_spec("breast_cancer", "v8")
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:

@@ -84,12 +84,34 @@ def test_norm_outlier_ratio_method_keeps_norms_within_k_times_the_median() -> No
     assert NormOutlierFilter(method="ratio", k=3.0).apply(batch, _ctx(batch.n)).capped is None
 
 
+def test_norm_outlier_size_exponent_judges_a_long_update_by_the_data_behind_it() -> None:
+    # owner 0 holds 16 × the median's rows and, training more steps, sends a 3.5 × longer update; owner 5 is
+    # boosted 10 × with a median share of the data
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(6, 50))
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows[0] *= 3.5
+    rows[5] *= 10.0
+    batch = UpdateBatch.from_updates(rows.astype(np.float32))
+    ctx = RoundContext(tuple(f"s{i}" for i in range(6)), data_sizes=np.array([1600, 100, 100, 100, 100, 100.0]))
+    plain = NormOutlierFilter(method="ratio", k=3.0, side="upper").apply(batch, ctx).kept_mask
+    sized = NormOutlierFilter(method="ratio", k=3.0, side="upper", size_exponent=0.5).apply(batch, ctx).kept_mask
+    assert plain.tolist() == [False, True, True, True, True, False]
+    assert sized.tolist() == [True, True, True, True, True, False]
+    with pytest.raises(ValueError, match="data sizes"):
+        NormOutlierFilter(method="ratio", size_exponent=0.5).apply(batch, _ctx(6))
+    zero = RoundContext(ctx.senders, data_sizes=np.array([0, 100, 100, 100, 100, 100.0]))
+    with pytest.raises(ValueError, match="positive data size"):
+        NormOutlierFilter(method="ratio", size_exponent=0.5).apply(batch, zero)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"method": "ratio", "k": 1.0}, "exceed 1"),
         ({"outlier_score": "zero"}, "outlier_score"),
         ({"method": "x"}, "method"),
+        ({"size_exponent": 1.5}, "size_exponent"),
     ],
 )
 def test_norm_outlier_options_are_checked(options: dict, message: str) -> None:
