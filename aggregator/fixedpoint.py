@@ -144,6 +144,21 @@ def below_removal_threshold(reputation: int, active_count: int, beta: Fraction) 
     return reputation * active_count * beta.denominator < beta.numerator * ONE
 
 
+def removal_bits(
+    removed_before: int, active: Sequence[bool], gone: Sequence[bool], weights: Sequence[int], last_round: bool
+) -> int:
+    """The removal mask a round posts: owners not removed before that are inactive or fell below β/|R| now.
+
+    An owner the rules remove while its update still has weight is paid for this round and posted in the next,
+    where it is inactive with weight 0; the last round has no next one, so it is posted at once (the contract
+    accepts a removal with weight only there)."""
+    return sum(
+        1 << i
+        for i, (a, g, w) in enumerate(zip(active, gone, weights, strict=True))
+        if not removed_before >> i & 1 and (not a or g) and (w == 0 or last_round)
+    )
+
+
 def data_size_shares(sizes: Sequence[int]) -> list[int]:
     """⌊n_i·ONE/Σn⌋: RFFL's first-round weights."""
     total = sum(int(s) for s in sizes)

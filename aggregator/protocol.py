@@ -200,10 +200,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
         gamma_q=gamma_q, alpha_fp=alpha_fp, beta=beta, capped=rules.capped,
     )  # fmt: skip
     weights = [int(w) for w in outcome.weights]
-    removals = 0
-    for i in range(n):
-        if not chain_removed[i] and (not active[i] or outcome.removed[i]) and weights[i] == 0:
-            removals |= 1 << i
+    removals = fixedpoint.removal_bits(info.removed_mask, active, outcome.removed, weights, round_ == info.terms.rounds)
 
     # the model: ū = ⌊S/D⌋ with S = Σ W_i q_i; the Pedersen commitment opens to S (the chain checks Σ W_i C_i)
     weighted_sum = (np.asarray(weights, dtype=np.int64) @ q) if n else np.zeros(d, dtype=np.int64)

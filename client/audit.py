@@ -177,7 +177,7 @@ def audit_round(
                          "the model file is θ_prev + ⌊S/D⌋·2^-scale exactly",
                          "the model file on IPFS is NOT the committed aggregate applied to the previous model",
                          ))  # fmt: skip
-    checks.append(_rules_check(ev, spec, aggregate))
+    checks.append(_rules_check(ev, spec, aggregate, ev.round == terms.rounds))
     if rules.proof == "groth16":
         if verifying_key is None:
             checks.append(_check("rules proof (Groth16)", False, "", "no verifying key to check the proof with"))
@@ -193,7 +193,7 @@ def audit_round(
     return checks
 
 
-def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Check:
+def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray, last_round: bool) -> Check:
     """Re-run the integer rules from the published inputs; bind them to the proof digest and the chain."""
     rules, rec = spec.rules, ev.record
     assert rules is not None and rec is not None
@@ -231,8 +231,7 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray) -> Ch
     denominator = sum(b for b, k, a, s in zip(rec.base_weights, kept, act, sub, strict=True) if k and a and s)
     if denominator != rec.denominator:
         problems.append("the aggregate's denominator is not Σ base over kept rows")
-    due = sum(1 << i for i in range(n)
-              if not ev.removed_before >> i & 1 and (not act[i] or gone[i]) and rec.weights[i] == 0)  # fmt: skip
+    due = fixedpoint.removal_bits(ev.removed_before, act, gone, rec.weights, last_round)
     if due != ev.event.removals:
         problems.append(f"removal bits {ev.event.removals:#x} posted, the rules call for {due:#x}")
     for i in range(n):

@@ -182,7 +182,7 @@ contract Marketplace is IMarketplaceTypes, TokenVault, ReentrancyGuardTransient 
         if (state.submitted < active && block.timestamp <= state.submitDeadline) {
             revert RoundStillOpen(state.submitDeadline, state.submitted, active);
         }
-        _checkReport(taskId, round, task, report);
+        _checkReport(taskId, round, task, report, round == terms.rounds);
         if (!terms.unverified) {
             bool valid = RoundProofs.verify(
                 terms.verifier, report.commitments, report.weights, report.modelCommitment, report.proof
@@ -465,11 +465,17 @@ contract Marketplace is IMarketplaceTypes, TokenVault, ReentrancyGuardTransient 
     }
 
     /// @dev Every per-owner array matches the data owners; each submission matches its digest; data owners
-    ///      that did not submit carry nothing; removals name active data owners only.
-    function _checkReport(uint256 taskId, uint32 round, TaskState storage task, RoundReport calldata report)
-        private
-        view
-    {
+    ///      that did not submit carry nothing; removals name active data owners only. Before the last round a
+    ///      removal names an owner the round gave no weight: one the rules remove while its update still
+    ///      counts is paid for that round and removed in the next, where it has no weight. The last round has
+    ///      no next one, so there such an owner is removed (and slashed, and not paid) at once.
+    function _checkReport(
+        uint256 taskId,
+        uint32 round,
+        TaskState storage task,
+        RoundReport calldata report,
+        bool lastRound
+    ) private view {
         uint256 n = task.dataOwners;
         _checkLength(n, report.commitments.length);
         _checkLength(n, report.poseidons.length);
@@ -478,6 +484,7 @@ contract Marketplace is IMarketplaceTypes, TokenVault, ReentrancyGuardTransient 
         _checkLength(n, report.contributions.length);
         uint256 removals = report.removals;
         if ((n < 256 && removals >> n != 0) || removals & task.removedMask != 0) revert InvalidRemovals(removals);
+        uint256 unweighted = lastRound ? 0 : removals; // removals that must carry weight 0
         mapping(uint256 => bytes32) storage digests = _submissions[taskId][round];
         for (uint256 i; i < n; ++i) {
             bytes32 stored = digests[i];
@@ -489,7 +496,7 @@ contract Marketplace is IMarketplaceTypes, TokenVault, ReentrancyGuardTransient 
                 if (RoundProofs.digest(report.commitments[i], report.poseidons[i]) != stored) {
                     revert SubmissionMismatch(i);
                 }
-                if (removals.has(i) && report.weights[i] != 0) revert InvalidRemovals(removals);
+                if (unweighted.has(i) && report.weights[i] != 0) revert InvalidRemovals(removals);
             }
         }
     }

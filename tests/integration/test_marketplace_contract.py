@@ -32,6 +32,7 @@ from marketplace.chain.erc20 import Erc20
 from marketplace.chain.events import (
     DisputeLapsed,
     DisputeResolved,
+    RewardCredited,
     RoundFinalized,
     RoundOpened,
     RoundSettled,
@@ -126,6 +127,40 @@ def test_full_task_with_removal_slash_and_dust_conserves_every_wei(h: Harness) -
     assert sum(paid.values()) == REWARD + 3 * STAKE + BOND
     assert w3.eth.get_balance(market.address) == 0 == market.held(ETH)
     reverts("NothingToWithdraw", lambda: h.as_(a).withdraw(task_id))
+
+
+def test_last_round_removes_an_owner_with_weight_at_once(h: Harness) -> None:
+    """An owner the rules remove in the last round while its update counts is slashed and unpaid there; in an
+    earlier round the same removal waits for the next round, where its weight is 0."""
+    task_id = h.started(rounds=2)
+    a, b, c = h.data_owners
+    round_reward, slash = REWARD // 2, STAKE * 5_000 // 10_000
+    for i in h.data_owners:
+        h.submit(task_id, 1, i)
+    aggregator = h.as_(h.aggregator)
+    c_weighted_and_removed = {"removals": 0b100, "weights": (1, 1, 1)}
+    early = h.report(task_id, 1, (1, 1, 1), **c_weighted_and_removed)
+    reverts("InvalidRemovals", lambda: aggregator.finalize_round(task_id, 1, early))
+    h.finalize(task_id, 1, (1, 1, 1))
+    for i in h.data_owners:
+        h.submit(task_id, 2, i)
+    finalize = aggregator.finalize_round(task_id, 2, h.report(task_id, 2, (1, 1, 1), **c_weighted_and_removed))
+    assert finalize.first(RoundFinalized).removals == 0b100 and finalize.first(TaskFinished)
+    advance_time(h.w3, DISPUTE)
+    h.market.settle_round(task_id, 1, (1, 1, 1))
+    settle = h.market.settle_round(task_id, 2, (1, 1, 1))
+    assert settle.first(Slashed).data_owner == h.address(c)
+    credits = settle.all(RewardCredited)
+    assert {e.data_owner for e in credits} == {h.address(a), h.address(b)}
+    pool = round_reward + slash
+    assert settle.first(RoundSettled).pool == pool
+    info = h.market.get_task(task_id)
+    assert info.slashed_mask == info.removed_mask == 0b100
+    paid = withdraw_all(h, task_id, [a, b, c, h.owner, h.aggregator])
+    assert paid[c] == round_reward // 3 + STAKE - slash  # round 1's share, its stake less the slash
+    assert paid[a] == paid[b] == round_reward // 3 + pool // 2 + STAKE
+    assert sum(paid.values()) == REWARD + 3 * STAKE + BOND
+    assert h.w3.eth.get_balance(h.market.address) == 0 == h.market.held(ETH)
 
 
 def test_withdraw_moves_exact_wei(h: Harness) -> None:
@@ -230,7 +265,7 @@ def test_submission_rules(h: Harness) -> None:
 
 
 def test_finalize_rules(h: Harness) -> None:
-    task_id = h.started(rounds=1)
+    task_id = h.started(rounds=2)  # round 1 is not the last: a removal there must name an owner with weight 0
     a, b, _ = h.data_owners
     h.submit(task_id, 1, a)
     h.submit(task_id, 1, b)

@@ -66,3 +66,34 @@ def test_attacker_removed_slashed_honest_paid_by_shapley(
     withdrawn += market.owner.withdraw(task_id).first(Withdrawn).amount
     assert withdrawn == market.terms.reward + market.stakes
     assert marketplace.held() == 0
+
+
+def test_an_owner_removed_in_the_last_round_with_weight_is_slashed_at_once(
+    marketplace: MarketplaceContract,
+    session_for,
+    ipfs: IpfsClient,  # type: ignore[no-untyped-def]
+) -> None:
+    """The norm filter keeps a sign-flipper (its norm is honest), so its update has weight when RFFL removes it;
+    before the last round its removal waits for the next round, in a one-round task there is none."""
+    files = TaskFiles(ipfs)
+    market = build_market(marketplace, session_for, files, proof="pedersen", rounds=1)
+    task_id = market.task_id
+    attacker = marketplace.get_participant(task_id, market.attacker.address).index
+    market.submit_all(1)
+    result = market.aggregator.aggregate_round(task_id, 1)
+    assert result.record is not None and not result.rejected
+    assert result.record.weights[attacker] > 0 and result.record.reputations_after[attacker] == 0
+    assert result.record.removals == 1 << attacker
+
+    info = marketplace.get_task(task_id)
+    assert info.status is TaskStatus.FINISHED and info.unsettled_rounds == 0
+    assert info.removed_mask == info.slashed_mask == 1 << attacker
+    credits = [e for e in marketplace.events("RewardCredited", taskId=task_id) if isinstance(e, RewardCredited)]
+    assert credits and all(e.data_owner != market.attacker.address for e in credits)
+    report = audit_task(marketplace, files, task_id, market.validation)
+    assert report.passed, report.failures()
+
+    withdrawn = sum(sum(e.amount for e in m.withdraw(task_id).all(Withdrawn)) for m in market.data_owners)
+    withdrawn += market.owner.withdraw(task_id).first(Withdrawn).amount
+    assert withdrawn == market.terms.reward + market.stakes
+    assert marketplace.held() == 0

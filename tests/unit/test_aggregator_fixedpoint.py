@@ -63,6 +63,14 @@ def test_removal_threshold_is_exact_rational() -> None:
     assert fixedpoint.below_removal_threshold(boundary - 1, 10, Fraction(1, 3))
 
 
+def test_removal_bits_wait_for_weight_zero_except_in_the_last_round() -> None:
+    # owner 0 removed before; 1 inactive (weight 0); 2 falls below β/|R| while weighted; 3 falls below unweighted
+    active, gone, weights = [False, False, True, True], [False, False, True, True], [0, 0, 5, 0]
+    assert fixedpoint.removal_bits(0b0001, active, gone, weights, last_round=False) == 0b1010
+    assert fixedpoint.removal_bits(0b0001, active, gone, weights, last_round=True) == 0b1110
+    assert fixedpoint.removal_bits(0, [True] * 4, [False] * 4, [1, 0, 1, 0], last_round=True) == 0
+
+
 def _quantized_rounds(rounds: int, seed: int = 0, n: int = 6, d: int = 300, scale_bits: int = 16):
     rng = np.random.default_rng(seed)
     direction = rng.normal(size=d)
