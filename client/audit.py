@@ -22,6 +22,7 @@ v(∅) (a dispute with the arbiter covers those).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -359,8 +360,11 @@ def audit_task(
     validation: Dataset | None = None,
     *,
     method: str = "py_ecc",
+    rounds: Collection[int] | None = None,
 ) -> AuditReport:
-    """Audit every finalized round of a task; `validation` (the owner's set, if public) adds v(∅) checks."""
+    """Audit every finalized round of a task, or only `rounds`; `validation` (the owner's set, if public) adds v(∅)
+    checks. Earlier rounds are still read (a round is judged against the model and reputations before it), but
+    only the chosen ones are checked: the proofs and the Shapley recomputation are the slow part."""
     info = contract.get_task(task_id)
     spec = files.spec(info.spec_cid)
     vk = None
@@ -380,6 +384,8 @@ def audit_task(
         check = check_onchain_verifier(contract.session.w3, info.terms.verifier, vk, spec.rules.rule_version)
         report.task_checks.append(check)
     for ev in gather(contract, files, task_id, spec):
+        if rounds is not None and ev.round not in rounds:
+            continue
         checks = audit_round(ev, spec, info.terms, verifying_key=vk, validation=validation, method=method)
         report.rounds.append(RoundAudit(ev.round, checks))
     return report

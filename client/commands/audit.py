@@ -7,6 +7,7 @@ only the checks below (model files against CIDs, payouts against contributions),
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,7 +88,11 @@ def basic_checks(
 
 
 def full_checks(
-    contract: MarketplaceContract, files: TaskFiles, task_id: int, model_file: Path | None = None
+    contract: MarketplaceContract,
+    files: TaskFiles,
+    task_id: int,
+    model_file: Path | None = None,
+    rounds: Collection[int] | None = None,
 ) -> list[Check]:
     """The protocol auditor's verdicts (client.audit.audit_task), one Check per round and check; a legacy (FedAvg)
     task has no protocol evidence, so it gets the basic checks instead."""
@@ -96,7 +101,7 @@ def full_checks(
     spec = files.spec(contract.get_task(task_id).spec_cid)
     if spec.rules is None:
         return basic_checks(contract, files, task_id, model_file)
-    checks = report_checks(audit_task(contract, files, task_id))
+    checks = report_checks(audit_task(contract, files, task_id, rounds=rounds))
     if model_file is not None:
         info = contract.get_task(task_id)
         same, how = matches_cid(model_file.read_bytes(), info.model_cid, files.ipfs)
@@ -105,12 +110,27 @@ def full_checks(
 
 
 def run_audit(
-    contract: MarketplaceContract, files: TaskFiles, task_id: int, model_file: Path | None = None, basic: bool = False
+    contract: MarketplaceContract,
+    files: TaskFiles,
+    task_id: int,
+    model_file: Path | None = None,
+    basic: bool = False,
+    rounds: Collection[int] | None = None,
 ) -> list[Check]:
-    """The full auditor's checks (unless `basic`: only the chain + IPFS checks)."""
-    if basic:
-        return basic_checks(contract, files, task_id, model_file)
-    return full_checks(contract, files, task_id, model_file)
+    """The full auditor's checks (unless `basic`: only the chain + IPFS checks); with `rounds`, the task-wide checks
+    (round 0) and those rounds' only."""
+    if rounds is not None:
+        finalized = {e.round for e in contract.events("RoundFinalized", taskId=task_id)
+                     if isinstance(e, RoundFinalized)}  # fmt: skip
+        missing = sorted(set(rounds) - finalized)
+        if missing:
+            done = ", ".join(map(str, sorted(finalized))) or "none yet"
+            raise FedmarketError(f"task {task_id} has no finalized round {', '.join(map(str, missing))} "
+                                 f"(finalized: {done})")  # fmt: skip
+    checks = basic_checks(contract, files, task_id, model_file) if basic else full_checks(
+        contract, files, task_id, model_file, rounds
+    )
+    return [c for c in checks if rounds is None or c.round == 0 or c.round in rounds]
 
 
 def register(app: typer.Typer) -> None:
@@ -123,6 +143,9 @@ def audit(
     task_id: int = typer.Argument(..., help="Task id."),
     model_file: Path | None = typer.Option(None, "--model", help="Also check a local model file is the task's."),
     basic: bool = typer.Option(False, help="Only the basic chain + IPFS checks (no proofs, rules or Shapley)."),
+    round_: list[int] | None = typer.Option(
+        None, "--round", help="Audit only this finalized round (repeat for more); the task-wide checks still run."
+    ),
 ) -> None:
     """Verify a task's rounds with no trust in the aggregator.
 
@@ -132,12 +155,13 @@ def audit(
 
     An incomplete audit judges nothing: what could not be read is neither passed nor failed.
 
-    Example: fedmarket audit 1 --model model.safetensors
+    Example: fedmarket audit 1 --model model.safetensors; fedmarket audit 1 --round 3
     """
     state = state_of(ctx)
     try:
         with state.working(f"auditing task {task_id}"):
-            checks = run_audit(state.marketplace(signed=False), state.files(), task_id, model_file, basic)
+            checks = run_audit(state.marketplace(signed=False), state.files(), task_id, model_file, basic,
+                               round_ or None)  # fmt: skip
     except ServiceUnavailableError as exc:
         raise fail(f"audit incomplete, nothing judged: {exc}", state.as_json, code=2) from None
     failed = [c for c in checks if not c.passed]

@@ -50,7 +50,7 @@ def _disputable(contract: MarketplaceContract, task_id: int, round_: int) -> Tas
 
 def _audit_evidence(contract: MarketplaceContract, files: TaskFiles, task_id: int, round_: int) -> bytes:
     """This account's own audit of the round, as evidence; a round the audit passes is not disputed on it."""
-    checks = [c for c in run_audit(contract, files, task_id) if c.round == round_]
+    checks = [c for c in run_audit(contract, files, task_id, rounds={round_}) if c.round == round_]
     failed = [c for c in checks if not c.passed]
     if not failed:
         raise FedmarketError(f"the audit of round {round_} passes all {len(checks)} checks: nothing to dispute",

@@ -229,6 +229,8 @@ def test_audit_command_fails_on_a_tampered_model_a_wrong_weight_and_a_forged_pro
     base = base_args(anvil, ipfs_node, marketplace)
     honest = cli(base, "audit", str(market.task_id))
     assert honest["passed"] is True and "rules proof (Groth16)" in {c["name"] for c in honest["checks"]}
+    assert cli(base, "audit", str(market.task_id), "--round", "1")["checks"] == honest["checks"]
+    assert "has no finalized round 2 (finalized: 1)" in refused(base, "audit", str(market.task_id), "--round", "2")
 
     gather = client.audit.gather
 

@@ -69,6 +69,9 @@ def test_auditor_passes_honest_task_and_catches_tampering(
     report = audit_task(marketplace, files, market.task_id, market.validation)
     assert report.passed, report.failures()
     assert [r.round for r in report.rounds] == [1, 2, 3]
+    only = audit_task(marketplace, files, market.task_id, market.validation, rounds={2})  # judged from round 1's model
+    verdicts = [[(c.name, c.passed, c.detail) for c in r.checks] for r in (only.rounds[0], report.rounds[1])]
+    assert [r.round for r in only.rounds] == [2] and verdicts[0] == verdicts[1]
     names = {c.name for c in report.rounds[0].checks}
     # rffl-v2 (the default rule version) adds the Poseidon <-> Pedersen link check
     assert {"aggregation", "model opening", "model file", "rules", "rules proof (Groth16)", "poseidon-pedersen link",
