@@ -242,7 +242,7 @@ class RoundAggregator:
         batch = UpdateBatch.from_updates(updates, kept=active)
         outcome = self.pipeline.filter(batch, ctx)
         if self.pipeline.needs_history:
-            self.history.record(senders, updates, active)
+            self.history.record(senders, updates, active, batch.cache.raw_sq_norms)
         filtered = outcome.batch
         if self.rffl is not None:
             result = self.rffl.step(filtered, senders, [int(s) for s in sizes], capped=outcome.capped)

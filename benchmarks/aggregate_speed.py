@@ -4,9 +4,11 @@ Round = validate (finite + norm bound) → norm-outlier filter (MAD) → clip (�
 → RFFL reputation update → aggregate, on n float32 updates of d parameters (issue 3: n = 100,
 d = 10^6, goal ≤ 3× the bare `weights @ updates`). Two scenarios: a clean round (every update
 kept) and an attack round (10% sign-flipped, 5% scaled: filters drop rows and the aggregate is
-downdated). Two more rows, outside the goal, show what the digits spec's pairwise rules
-(near-duplicate, peer support: a Gram matrix of the updates) and a coordinate-median cosine
-reference cost at this size. The task's pipeline (built from its spec) and its RFFL state exist before a round,
+downdated). More rows, outside the goal, show what the digits spec's pairwise rules
+(near-duplicate, peer support: a Gram matrix of the updates), a coordinate-median cosine reference
+and a coordinate-wise trimmed mean cost at this size, and what spec v8's consistency rule adds: each
+update against its sender's previous one, which the task keeps in memory and replaces with the round's
+updates (timed as "history"). The task's pipeline (built from its spec) and its RFFL state exist before a round,
 so they are set up untimed before each repeat. Reports the median of repeats (the bare sum and
 the round are timed alternately, so a neighbour's load hits both alike), per-stage medians, the
 1-minute load average, and peak memory: extra bytes allocated during the round (tracemalloc
@@ -36,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from aggregator.history import UpdateHistory  # noqa: E402
 from aggregator.pipeline import AggregationPipeline, build_pipeline  # noqa: E402
 from aggregator.reputation import RFFLReputation  # noqa: E402
 from aggregator.rules import RoundContext, UpdateBatch  # noqa: E402
@@ -64,6 +67,12 @@ MEDIAN_SPEC = {
     "reputation": "rffl",
 }
 
+# spec v8's consistency rule first: each update against its sender's previous one, which the task keeps
+CONSISTENCY_SPEC = {
+    "rules": [{"name": "consistency", "threshold": 0.5, "outlier_score": "capped"}, *SPEC["rules"]],
+    "reputation": "rffl",
+}
+
 # Yin et al.'s coordinate-wise trimmed mean in place of the cosine filter and reputation
 TRIMMED_SPEC = {"rules": [{"name": "clip", "gamma": 1.0}, {"name": "trimmed_mean", "beta": 0.1}]}
 
@@ -86,6 +95,7 @@ SCENARIOS = [
     # a coordinate-wise median of 100 × 10^6 values per round: seconds, so fewer repeats
     Scenario("pairwise rules + median cosine reference, clean", False, MEDIAN_SPEC, goal=False, most_repeats=3),
     Scenario("clip + trimmed mean (β = 0.1), attacked", True, TRIMMED_SPEC, goal=False, most_repeats=5),
+    Scenario("consistency (v8) + the issue's round, clean", False, CONSISTENCY_SPEC, goal=False),
 ]
 
 
@@ -105,17 +115,27 @@ def make_updates(n: int, d: int, attacked: bool, seed: int = 0) -> np.ndarray:
 
 @dataclass
 class Task:
-    """What a task holds across its rounds: the pipeline built once from its spec, and its RFFL state."""
+    """What a task holds across its rounds: the pipeline built once from its spec, its RFFL state, and each
+    sender's previous update if a rule compares with it (in memory, as `RoundAggregator` without a state path)."""
 
     pipeline: AggregationPipeline
     reputation: RFFLReputation
+    history: UpdateHistory | None = None
 
 
-def new_task(senders: list[str], spec: dict[str, Any] = SPEC) -> Task:
-    """A task before its first round (set up outside the timed round, as a task is once per task)."""
+def new_task(senders: list[str], spec: dict[str, Any] = SPEC, previous: np.ndarray | None = None) -> Task:
+    """A task before its round (set up outside the timed round, as a task is once per task); a rule that needs
+    history finds `previous` as the senders' last updates."""
     reputation = RFFLReputation()
     reputation.start(senders)
-    return Task(build_pipeline(spec), reputation)
+    pipeline = build_pipeline(spec)
+    history = None
+    if pipeline.needs_history:
+        if previous is None:
+            raise ValueError("a rule of this spec compares with the previous round's updates: pass them")
+        history = UpdateHistory()
+        history.record(senders, previous, np.ones(len(senders), dtype=bool))
+    return Task(pipeline, reputation, history)
 
 
 def one_round(
@@ -128,12 +148,18 @@ def one_round(
     batch.cache.raw_sq_norms = check.squared_norms  # validation's pass doubles as the norms pass
     timings.setdefault("validate", []).append(time.perf_counter() - clock)
     clock = time.perf_counter()
-    ctx = RoundContext(tuple(senders), np.asarray(sizes, dtype=np.float64), reputation.base_weights(senders, sizes))
+    history = task.history.updates if task.history is not None else None
+    ctx = RoundContext(tuple(senders), np.asarray(sizes, dtype=np.float64), reputation.base_weights(senders, sizes),
+                       history=history)  # fmt: skip
     filtered = pipeline.filter(batch, ctx).batch
     timings.setdefault("clip+filters", []).append(time.perf_counter() - clock)
     clock = time.perf_counter()
     result = reputation.step(filtered, senders, sizes)
     timings.setdefault("rffl+aggregate", []).append(time.perf_counter() - clock)
+    if task.history is not None:  # the round's updates become the next round's history
+        clock = time.perf_counter()
+        task.history.record(senders, updates, check.valid, check.squared_norms)
+        timings.setdefault("history", []).append(time.perf_counter() - clock)
     return result.aggregate
 
 
@@ -173,17 +199,20 @@ def measure(n: int, d: int, scenario: Scenario, repeats: int) -> dict[str, Any]:
     sizes = [100 + (i % 7) * 10 for i in range(n)]
     weights = np.asarray(sizes, dtype=np.float32) / sum(sizes)
     weights @ updates  # warm up BLAS and the thread pool
-    one_round(updates, senders, sizes, {}, new_task(senders, spec))
+    previous = None
+    if build_pipeline(spec).needs_history:  # last round's updates: mostly the same direction per sender
+        previous = np.float32(0.8) * updates + np.float32(0.2) * make_updates(n, d, attacked, seed=1)
+    one_round(updates, senders, sizes, {}, new_task(senders, spec, previous))
     timings: dict[str, list[float]] = {}
-    task = [new_task(senders, spec)]
+    task = [new_task(senders, spec, previous)]
 
     def after_a_round() -> None:
         time.sleep(SETTLE_SECONDS)
-        one_round(updates, senders, sizes, {}, new_task(senders, spec))
-        task[0] = new_task(senders, spec)
+        one_round(updates, senders, sizes, {}, new_task(senders, spec, previous))
+        task[0] = new_task(senders, spec, previous)
 
     def after_idle() -> None:
-        task[0] = new_task(senders, spec)
+        task[0] = new_task(senders, spec, previous)
         time.sleep(SETTLE_SECONDS)
 
     load_before = os.getloadavg()[0]
@@ -203,8 +232,9 @@ def measure(n: int, d: int, scenario: Scenario, repeats: int) -> dict[str, Any]:
         return statistics.median(r / b for r, b in zip(times, bare_times, strict=True))
 
     load_after = os.getloadavg()[0]
+    fresh = new_task(senders, spec, previous)
     tracemalloc.start()
-    aggregate = one_round(updates, senders, sizes, {}, new_task(senders, spec))
+    aggregate = one_round(updates, senders, sizes, {}, fresh)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert np.all(np.isfinite(aggregate))
@@ -258,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate_ms",
         "clip+filters_ms",
         "rffl+aggregate_ms",
+        "history_ms",
         "input_mb",
         "round_peak_alloc_mb",
         "process_peak_rss_mb",
@@ -271,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*[f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+            cells = [row.get(c, "-") for c in columns]
+            table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in cells])
         Console(width=200).print(table)
     except ImportError:
         for row in rows:

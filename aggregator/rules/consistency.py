@@ -32,16 +32,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from aggregator.rules import passes
 from aggregator.rules.base import RoundContext, RuleResult, UpdateBatch, check_dropped_score, filter_result
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """cos(a, b) in float64; 0 when either vector is zero or not finite."""
-    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    denominator = float(np.linalg.norm(a64) * np.linalg.norm(b64))
-    if not (denominator > 0 and np.isfinite(denominator)):
-        return 0.0
-    return float(np.clip(np.dot(a64, b64) / denominator, -1.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -64,13 +56,23 @@ class ConsistencyFilter:
             raise ValueError("the consistency rule needs each sender's previous update (RoundContext.history)")
         kept = batch.kept.copy()
         similarity: list[float | None] = [None] * batch.n
-        for i in np.flatnonzero(batch.kept):
-            previous = ctx.history.get(ctx.senders[i])
-            if previous is None:
-                continue
+        rows = [i for i in np.flatnonzero(batch.kept) if ctx.senders[i] in ctx.history]
+        for i in rows:
+            previous = ctx.history[ctx.senders[i]]
             if previous.shape != batch.updates[i].shape:
                 raise ValueError(f"{ctx.senders[i]}'s previous update has shape {previous.shape}")
-            value = cosine(batch.updates[i], previous)
+        # x·y and ‖y‖² in one sweep of both rows; ‖x‖ is the batch's (validation's pass computed it)
+        dots = passes.paired_dots([batch.updates[i] for i in rows], [ctx.history[ctx.senders[i]] for i in rows])
+        norms = batch.raw_norms()
+        for i, (dot, previous_sq) in zip(rows, dots, strict=True):
+            value = bounded_cosine(dot, norms[i] * np.sqrt(previous_sq))
             similarity[i] = round(value, 6)
             kept[i] = value >= self.threshold
         return filter_result(batch, kept, self.outlier_score, previous_cosine=similarity)
+
+
+def bounded_cosine(dot: float, norms_product: float) -> float:
+    """dot / (‖a‖·‖b‖) within [−1, 1]; 0 when either vector is zero or not finite."""
+    if not (norms_product > 0 and np.isfinite(norms_product) and np.isfinite(dot)):
+        return 0.0
+    return float(np.clip(dot / norms_product, -1.0, 1.0))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -130,6 +130,38 @@ def row_dots(
 
     _parallel(_split(n, _pieces(n * (hi - lo), -(-n // 4)), 4), rows_part)  # four-row groups stay whole
     return out
+
+
+def paired_dots(rows: Sequence[np.ndarray], others: Sequence[np.ndarray]) -> np.ndarray:
+    """(x_k·y_k, y_k·y_k) for each pair of equal-length rows, in float64 (float32 chunk sums, as `row_dots`);
+    pairs run on parallel threads. An `other` in another dtype is converted (a copy) to its row's."""
+    out = np.empty((len(rows), 2), dtype=np.float64)
+    if not rows:
+        return out
+
+    def pairs_part(first: int, last: int) -> None:
+        for k in range(first, last):
+            x = as_float(rows[k][None, :])[0]
+            y = np.ascontiguousarray(others[k], dtype=x.dtype)
+            if y.shape != x.shape:
+                raise ValueError(f"pair {k}: rows of shapes {x.shape} and {y.shape}")
+            out[k] = _kernels().pair_dots_range(x, y, 0, x.shape[0], ROW_CHUNK_COLUMNS)
+
+    entries = sum(int(r.shape[0]) for r in rows)
+    _parallel(_split(len(rows), _pieces(entries, len(rows))), pairs_part)
+    return out
+
+
+def copy_rows(sources: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> None:
+    """targets[k][:] = sources[k] on parallel threads (numpy's copy loop releases the GIL); reusing the targets'
+    memory spares the page faults of fresh buffers."""
+
+    def copy_part(first: int, last: int) -> None:
+        for k in range(first, last):
+            np.copyto(targets[k], sources[k])
+
+    entries = sum(int(np.size(t)) for t in targets)
+    _parallel(_split(len(targets), _pieces(entries, len(targets))), copy_part)
 
 
 def row_squared_norms(updates: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aggregator.history import UpdateHistory
 from aggregator.pipeline import PipelineSpecError, RoundAggregator, build_pipeline
 from aggregator.rules import ConsistencyFilter, RoundContext, UpdateBatch
 from aggregator.simulation import SimulationConfig, run_simulation
@@ -112,6 +113,25 @@ def test_a_non_finite_row_leaves_the_senders_last_update() -> None:
     aggregator.history.record(list(SENDERS), broken, np.ones(5, dtype=bool))
     np.testing.assert_array_equal(aggregator.history.updates["a"], rounds[0][0])
     np.testing.assert_array_equal(aggregator.history.updates["b"], rounds[1][1])
+
+
+def test_history_reuses_its_rows_and_never_aliases_the_callers() -> None:
+    history = UpdateHistory()
+    rounds = _rounds(3)
+    history.record(list(SENDERS), rounds[0], np.ones(5, dtype=bool))
+    first = dict(history.updates)
+    norms = (rounds[1].astype(np.float64) ** 2).sum(1)
+    norms[2] = np.nan  # what validation's pass reports for a non-finite row
+    sent = rounds[1][0].copy()
+    history.record(list(SENDERS), rounds[1], np.array([True, True, True, True, False]), norms)
+    rounds[1][0] += 1.0  # the caller reuses its buffer: the history keeps what was sent
+    assert all(history.updates[s] is first[s] for s in SENDERS)  # overwritten in place
+    np.testing.assert_array_equal(history.updates["a"], sent)
+    np.testing.assert_array_equal(history.updates["c"], rounds[0][2])  # non-finite by its norm: kept the last
+    np.testing.assert_array_equal(history.updates["e"], rounds[0][4])  # inactive: kept the last
+    longer = np.zeros((5, rounds[2].shape[1] + 1), dtype=np.float32)
+    history.record(list(SENDERS), longer, np.ones(5, dtype=bool))  # a new shape gets a new row
+    assert history.updates["a"].shape == (longer.shape[1],) and history.updates["a"] is not first["a"]
 
 
 def test_random_free_riders_leave_on_breast_cancer_with_real_training() -> None:

@@ -49,6 +49,12 @@ def test_row_dots_match_float64(shape: tuple[int, int], monkeypatch: pytest.Monk
     exact = updates.astype(np.float64)
     np.testing.assert_allclose(row_squared_norms(updates), (exact**2).sum(1), rtol=1e-6)
     np.testing.assert_allclose(row_dots(updates, vector), exact @ vector.astype(np.float64), rtol=1e-4, atol=1e-3)
+    # each row against its own other (the consistency rule's pass); a float64 other is converted to float32
+    others = [(0.7 * row + rng.normal(size=shape[1])).astype(np.float32) for row in updates]
+    others[0] = others[0].astype(np.float64)
+    paired = [(row @ other.astype(np.float64), (other.astype(np.float64) ** 2).sum())
+              for row, other in zip(exact, others, strict=True)]  # fmt: skip
+    np.testing.assert_allclose(passes.paired_dots(list(updates), others), paired, rtol=1e-5)
     as_float64 = row_squared_norms(exact)
     np.testing.assert_allclose(as_float64, (exact**2).sum(1), rtol=1e-12)
     integers = np.arange(12, dtype=np.int64).reshape(3, 4)
@@ -144,6 +150,29 @@ def test_coordinate_median_of_a_non_finite_column_and_of_no_rows() -> None:
     median = coordinate_median(updates, np.arange(4), np.ones(4))
     assert np.isnan(median[3]) and np.isfinite(np.delete(median, 3)).all()
     assert np.isnan(coordinate_median(updates, np.zeros(0, dtype=np.int64), np.zeros(0))).all()
+
+
+def test_paired_dots_refuse_unequal_rows_and_propagate_nan() -> None:
+    rng = np.random.default_rng(2)
+    rows = rng.normal(size=(2, 50)).astype(np.float32)
+    others = list(rng.normal(size=(2, 50)).astype(np.float32))
+    assert passes.paired_dots([], []).shape == (0, 2)
+    with pytest.raises(ValueError, match="shapes"):
+        passes.paired_dots([rows[0]], [others[1][:-1]])
+    nan = rows[1].copy()
+    nan[5] = np.nan
+    assert np.isnan(passes.paired_dots([rows[0]], [nan])).all()
+
+
+def test_copy_rows_fills_the_targets_in_place() -> None:
+    rng = np.random.default_rng(3)
+    sources = list(rng.normal(size=(5, 300_000)).astype(np.float32))
+    targets = [np.zeros(300_000, dtype=np.float32) for _ in sources]
+    held = [t for t in targets]
+    passes.copy_rows(sources, targets)
+    for source, target, same in zip(sources, targets, held, strict=True):
+        assert target is same
+        np.testing.assert_array_equal(target, source)
 
 
 def test_row_dots_propagate_nan_and_inf() -> None:
