@@ -11,6 +11,7 @@ report where that owner's weight is 0 — the same round if it was filtered out,
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -140,25 +141,44 @@ def filter_pipeline(rules: ProtocolSpec) -> AggregationPipeline | None:
         ) from error
     if pipeline.makes_own_aggregate:
         raise FedmarketError("protocol rounds aggregate with RFFL; median/trimmed_mean cannot be filters")
-    if pipeline.needs_history:
-        raise FedmarketError(
-            "protocol filter consistency compares each owner's update with its previous one, which a protocol "
-            "round does not keep (a research-path rule of aggregator.pipeline)",
-            hint="drop it from [protocol] filters",
-        )
     return pipeline
 
 
+def previous_updates(agg: RoundAggregator, task_id: int, round_: int, owners: Collection[int],
+                     scale: int) -> dict[str, np.ndarray]:  # fmt: skip
+    """Each owner's (participant index) latest update accepted before `round_`, in the filters' float view: the
+    history of rules that compare an owner with itself (consistency). It is read back from the chain and IPFS
+    and checked against its commitments like the round's own updates, so a restarted aggregator, or another
+    one, filters exactly as an uninterrupted one; an owner with no earlier update has no entry."""
+    history: dict[str, np.ndarray] = {}
+    missing = set(owners)
+    for earlier in range(round_ - 1, 0, -1):
+        if not missing:
+            break
+        for index, update in collect(agg, task_id, earlier).accepted.items():
+            if index in missing:
+                assert update.q is not None
+                history[str(index)] = update.q.astype(np.float64) / float(1 << scale)
+                missing.discard(index)
+    return history
+
+
 def _kept(
-    rules: ProtocolSpec, q: np.ndarray, rows: list[int], sizes: list[int], base: list[int], scale: int
+    pipeline: AggregationPipeline | None,
+    q: np.ndarray,
+    rows: list[int],
+    sizes: list[int],
+    base: list[int],
+    scale: int,
+    history: Mapping[str, np.ndarray] | None = None,
 ) -> set[int]:
-    """Rows the task's robust filters keep (float view of the quantized rows); clip is RFFL's own."""
-    pipeline = filter_pipeline(rules)
+    """Rows the task's robust filters keep (float view of the quantized rows, history keyed by row index); clip
+    is RFFL's own."""
     if pipeline is None or not rows:
         return set(rows)
     batch = UpdateBatch.from_updates(q[rows].astype(np.float64) / float(1 << scale))
     ctx = RoundContext(tuple(str(r) for r in rows), np.asarray([sizes[r] for r in rows], dtype=np.float64),
-                       np.asarray([base[r] for r in rows], dtype=np.float64))  # fmt: skip
+                       np.asarray([base[r] for r in rows], dtype=np.float64), history=history)  # fmt: skip
     mask = pipeline.filter(batch, ctx).batch.kept
     return {r for r, ok in zip(rows, mask, strict=True) if ok}
 
@@ -186,7 +206,11 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     else:
         base = list(before)
     live = [i for i in range(n) if submitted[i] and active[i]]
-    kept_rows = _kept(rules, q, live, sizes, base, spec.scale_bits)  # rffl-v2/v3 allow no pipeline filter
+    pipeline = filter_pipeline(rules)  # rffl-v2/v3 allow no pipeline filter
+    history = None
+    if pipeline is not None and pipeline.needs_history and live:
+        history = previous_updates(agg, task_id, round_, live, spec.scale_bits)
+    kept_rows = _kept(pipeline, q, live, sizes, base, spec.scale_bits, history)
     kept = [i in kept_rows for i in range(n)]
     if rules.linked or rules.fixed_filters:  # the protocol's own filters: what rffl-v2/v3 prove, else unproven
         live_rows = [submitted[i] and active[i] for i in range(n)]

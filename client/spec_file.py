@@ -39,6 +39,7 @@ PROTOCOL_KEYS = {
     "beta",
     "filter_threshold",
     "norm_ratio",
+    "dropped_score",
     "removal_rounds",
     "filters",
     "shapley",

@@ -119,6 +119,8 @@ class TaskSpec:
 
 
 PROOF_MODES = ("groth16", "pedersen", "none")
+#: How RFFL scores a row the filters dropped, in a Pedersen or unverified task (ProtocolSpec.dropped_score).
+DROPPED_SCORES = ("cosine", "capped")
 #: Groth16 rule versions (zk/groth16): rffl-v1 (rules over Poseidon commitments, unproven `kept` flags),
 #: rffl-v2 (rffl-v1 + the proven cosine filter + the Poseidon <-> Pedersen link, LinkedRulesRoundVerifier) and
 #: rffl-v3 (rffl-v2 + the proven norm-ratio filter + capped scores for dropped rows, the same adapter).
@@ -158,7 +160,8 @@ class ProtocolSpec:
     removal_rounds: RFFL removes owners (and the contract slashes them) in rounds 1..removal_rounds only; later
         rounds apply β = 0 and reputations only weight the aggregate. None (the default): every round.
     value_bits: every quantized coordinate lies in [-(2^value_bits - 1), 2^value_bits - 1] (the circuit's range).
-    filters: robust rules run before RFFL (aggregator.pipeline rule entries; clip is RFFL's own).
+    filters: robust rules run before RFFL (aggregator.pipeline rule entries; clip is RFFL's own). `consistency`
+        compares each owner's update with its latest earlier one, read back from the chain and IPFS.
     shapley: options of aggregator.shapley.round_shapley; contributions use the validation set.
     verifying_key_cid: the Groth16 verifying key (snarkjs JSON) on IPFS, for auditors.
     rule_version: the Groth16 circuit and verifier (proof "groth16" only): "rffl-v2" (default: rules, proven
@@ -171,6 +174,10 @@ class ProtocolSpec:
         when ‖q_i‖ > k × the lower median norm of the round's live rows (aggregator.fixedpoint.norm_ratio_filter);
         rffl-v3 proves it, a Pedersen or unverified task runs it unproven. Under rffl-v3, and in a Pedersen or
         unverified task that sets τ or k, every dropped row scores min(cos, 0) (fixedpoint.rffl_round capped).
+    dropped_score: how RFFL scores a row the filters dropped, in a Pedersen or unverified task: "cosine" (the
+        default) by its cosine to the aggregate it was left out of, or "capped", min(cos, 0) like a sender of
+        nothing (what τ or k imply, and rffl-v3 proves): a noisy update left out still carries an honest part
+        that keeps its cosine positive. Groth16 tasks take it from their rule version.
     """
 
     proof: str = "pedersen"
@@ -186,6 +193,7 @@ class ProtocolSpec:
     filter_threshold: str = "-1"
     removal_rounds: int | None = None
     norm_ratio: str = "0"
+    dropped_score: str = "cosine"
 
     def __post_init__(self) -> None:
         if self.proof not in PROOF_MODES:
@@ -195,6 +203,13 @@ class ProtocolSpec:
             raise TaskSpecError(f"protocol removal_rounds must be a non-negative integer, got {window!r}",
                                 hint="leave it out to let RFFL remove owners in every round")  # fmt: skip
         self._check_rule_version()
+        if self.dropped_score not in DROPPED_SCORES:
+            raise TaskSpecError(f"protocol dropped_score must be one of {', '.join(DROPPED_SCORES)}, "
+                                f"got {self.dropped_score!r}")  # fmt: skip
+        if self.dropped_score != "cosine" and self.proof == "groth16":
+            raise TaskSpecError("protocol dropped_score applies to proof pedersen or none only: a Groth16 task's "
+                                "rule version fixes it (rffl-v3 caps dropped rows)",
+                                hint='drop dropped_score, or choose rule_version "rffl-v3"')  # fmt: skip
         if not 1 <= int(self.value_bits) <= 39:
             raise TaskSpecError(f"protocol value_bits must be in 1..39, got {self.value_bits!r}")
         if not float(self.gamma) > 0:
@@ -219,7 +234,8 @@ class ProtocolSpec:
                 f"protocol filter(s) {', '.join(capped)} ask for capped reputation scores filter by filter, which "
                 f"the protocol's fixed-point RFFL does not apply (a research-path option of aggregator.pipeline; "
                 f"rule version rffl-v3 caps every row its proven filters drop)",
-                hint='drop twin_score/outlier_score, set them to "cosine", or choose rule_version "rffl-v3"',
+                hint='drop twin_score/outlier_score; a Pedersen or unverified task may set dropped_score = "capped" '
+                'for every filter, a Groth16 task may choose rule_version "rffl-v3"',
             )
         if version in LINKED_VERSIONS:
             unproven = [str(f.get("name")) for f in self.filters if f.get("name") not in V2_FILTERS]
@@ -266,9 +282,10 @@ class ProtocolSpec:
 
     @property
     def capped(self) -> bool:
-        """Rows the filters drop score min(cos, 0) (aggregator.fixedpoint.rffl_round): rffl-v3, and tasks with
-        fixed_filters."""
-        return (self.proof == "groth16" and self.rule_version == "rffl-v3") or self.fixed_filters
+        """Rows the filters drop score min(cos, 0) (aggregator.fixedpoint.rffl_round): rffl-v3, tasks with
+        fixed_filters, and Pedersen or unverified tasks that ask for it (dropped_score)."""
+        rffl_v3 = self.proof == "groth16" and self.rule_version == "rffl-v3"
+        return rffl_v3 or self.fixed_filters or self.dropped_score == "capped"
 
     @property
     def norm_ratio_sq_fp(self) -> int:
@@ -305,26 +322,30 @@ class ProtocolSpec:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "proof": self.proof,
-            "generator_tag": self.generator_tag,
-            "value_bits": self.value_bits,
-            "gamma": self.gamma,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "filters": [dict(f) for f in self.filters],
-            "shapley": dict(self.shapley),
-            "verifying_key_cid": self.verifying_key_cid,
-            "rule_version": self.rule_version,
-            "filter_threshold": self.filter_threshold,
-        } | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds}) | (
-            {"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" or self.fixed_filters else {}
+        return (
+            {
+                "proof": self.proof,
+                "generator_tag": self.generator_tag,
+                "value_bits": self.value_bits,
+                "gamma": self.gamma,
+                "alpha": self.alpha,
+                "beta": self.beta,
+                "filters": [dict(f) for f in self.filters],
+                "shapley": dict(self.shapley),
+                "verifying_key_cid": self.verifying_key_cid,
+                "rule_version": self.rule_version,
+                "filter_threshold": self.filter_threshold,
+            }
+            | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds})
+            | ({"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" or self.fixed_filters else {})
+            | ({} if self.dropped_score == "cosine" else {"dropped_score": self.dropped_score})
         )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProtocolSpec:
         known = {"proof", "generator_tag", "value_bits", "gamma", "alpha", "beta", "filters", "shapley",
-                 "verifying_key_cid", "rule_version", "filter_threshold", "removal_rounds", "norm_ratio"}  # fmt: skip
+                 "verifying_key_cid", "rule_version", "filter_threshold", "removal_rounds", "norm_ratio",
+                 "dropped_score"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise TaskSpecError(f"unknown protocol field(s): {', '.join(unknown)}")

@@ -17,8 +17,9 @@ RFFL alone cannot tell a noise vector from a weak honest update when honest upda
 themselves (two classes, one-class shards): clipped and kept, the noise vector's cosine to an
 aggregate it is part of stays close to the honest ones, so its sender keeps its stake for ever.
 
-The rule reads each sender's previous raw update from `RoundContext.history` (the round
-aggregator keeps it); an update with no previous one (the sender's first) is kept. It does not
+The rule reads each sender's previous raw update from `RoundContext.history`: the research path's
+round aggregator keeps it (aggregator.history), a protocol round reads it back from the chain and IPFS
+(aggregator.protocol.previous_updates); an update with no previous one (the sender's first) is kept. It does not
 catch a vector repeated round after round; RFFL scores that one by its cosine to the aggregate.
 
 `outlier_score` says how a reputation scores a dropped row: "cosine" (default) against the

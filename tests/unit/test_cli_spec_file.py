@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aggregator.protocol import filter_pipeline
 from client.audit import check_recorded_rules
 from client.commands.hints import explain
 from client.spec_file import SpecFileError, load_spec_file, parse_amount, parse_duration
@@ -132,11 +133,17 @@ def test_a_protocol_section_becomes_the_task_spec_rules(tmp_path: Path) -> None:
      ('filters = [{ name = "norm_outliers" }]', "unknown rules.0. 'norm_outliers'"),
      ('filters = [{ name = "norm_outlier", kk = 4.0 }]', r"unknown field\(s\): kk"),
      ('filters = [{ name = "median" }]', "median/trimmed_mean cannot be filters"),
-     ('filters = [{ name = "consistency" }]', "previous one")],
+     ('filters = [{ name = "consistency", outlier_score = "capped" }]', "capped reputation scores filter by filter")],
 )  # fmt: skip
 def test_a_bad_protocol_section_is_refused(tmp_path: Path, protocol: str, message: str) -> None:
     with pytest.raises(SpecFileError, match=message):
         load_spec_file(write(tmp_path, SPEC + f"[protocol]\n{protocol}\n"))
+
+
+def test_a_protocol_task_may_filter_by_consistency(tmp_path: Path) -> None:
+    spec = load_spec_file(write(tmp_path, SPEC + '[protocol]\nfilters = [{ name = "consistency", threshold = 0.4 }]\n'))
+    assert spec.protocol is not None and spec.protocol.filters == ({"name": "consistency", "threshold": 0.4},)
+    assert filter_pipeline(spec.protocol).needs_history  # the aggregator reads the previous round back
 
 
 def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_path: Path) -> None:

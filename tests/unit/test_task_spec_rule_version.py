@@ -1,6 +1,6 @@
-"""ProtocolSpec.rule_version, filter_threshold and norm_ratio: rffl-v2 by default for Groth16 tasks (rffl-v3 adds the
-norm filter), rffl-v1 for specs published before rule versions existed, clear errors for anything else; the
-deterministic link Σ-proof of the round record."""
+"""ProtocolSpec.rule_version, filter_threshold, norm_ratio and dropped_score: rffl-v2 by default for Groth16 tasks
+(rffl-v3 adds the norm filter), rffl-v1 for specs published before rule versions existed, clear errors for anything
+else; the deterministic link Σ-proof of the round record."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def test_rffl_v3_carries_its_norm_ratio() -> None:
     assert ProtocolSpec.from_dict(fast.to_dict()) == fast and fast.to_dict()["norm_ratio"] == "2"
     legacy = ProtocolSpec(proof="pedersen", filters=({"name": "norm_outlier", "k": 4.0},))
     assert not legacy.fixed_filters and not legacy.capped and "norm_ratio" not in legacy.to_dict()
+    assert "dropped_score" not in legacy.to_dict()  # documents published before the option read as before
+
+
+def test_a_pedersen_task_may_cap_what_its_filters_drop() -> None:
+    consistent = ProtocolSpec(proof="none", filters=({"name": "consistency"},), dropped_score="capped")
+    assert consistent.capped and not consistent.fixed_filters
+    assert consistent.to_dict()["dropped_score"] == "capped"
+    assert ProtocolSpec.from_dict(consistent.to_dict()) == consistent
 
 
 @pytest.mark.parametrize(
@@ -61,6 +69,8 @@ def test_rffl_v3_carries_its_norm_ratio() -> None:
      ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "big"}, "must be 0 or a number"),
      ({"proof": "groth16", "rule_version": "rffl-v3", "filters": ({"name": "norm_outlier"},)}, "norm_ratio"),
      ({"proof": "pedersen", "filters": ({"name": "near_duplicate", "twin_score": "capped"},)}, "capped reputation"),
+     ({"proof": "pedersen", "dropped_score": "zero"}, "dropped_score must be one of cosine, capped"),
+     ({"proof": "groth16", "rule_version": "rffl-v1", "dropped_score": "capped"}, "pedersen or none only"),
      ({"proof": "groth16", "rule_version": "rffl-v1",
        "filters": ({"name": "norm_outlier", "outlier_score": "capped"},)}, "capped reputation")],
 )  # fmt: skip

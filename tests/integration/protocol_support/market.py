@@ -33,6 +33,16 @@ def scaled(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: 10 * array for name, array in delta.items()}
 
 
+def fresh_noise(seed: int = 7) -> UpdateTransform:
+    """A free-rider that trains nothing and sends a new U(−1, 1) vector every round (RFFL's free-rider)."""
+    rng = np.random.default_rng(seed)
+
+    def send(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name: rng.uniform(-1.0, 1.0, size=array.shape).astype(array.dtype) for name, array in delta.items()}
+
+    return send
+
+
 @dataclass
 class ProtocolMarket:
     published: PublishedTask

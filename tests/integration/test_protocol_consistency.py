@@ -1,0 +1,57 @@
+"""The consistency rule in a protocol task, on real Anvil + IPFS + PyTorch: a free-rider that sends a fresh
+random vector every round is dropped from its second round on, because its update does not point the way its
+previous one did, and leaves slashed; honest owners, whose consecutive updates agree, are kept. The previous
+updates are read back from the chain and IPFS, so an aggregator that restarts drops the same rows."""
+
+from __future__ import annotations
+
+import pytest
+from protocol_support.market import build_market, fresh_noise
+
+from aggregator.protocol import collect, plan, previous_updates
+from aggregator.round import RoundAggregator
+from client.audit import audit_task
+from marketplace.chain.marketplace_contract import MarketplaceContract
+from marketplace.ipfs import IpfsClient
+from marketplace.task_files import TaskFiles
+
+pytestmark = pytest.mark.integration
+
+CONSISTENCY = {"filters": ({"name": "consistency", "threshold": 0.5},), "dropped_score": "capped"}
+
+
+def test_fresh_noise_is_dropped_from_its_second_round_and_removed(marketplace: MarketplaceContract, session_for,
+                                                                  ipfs: IpfsClient) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", rounds=3,
+                          attacker=fresh_noise(), rules_overrides=CONSISTENCY)  # fmt: skip
+    contract, task_id = market.owner, market.task_id
+    attacker = contract.get_participant(task_id, market.attacker.address).index
+    honest = [i for i in range(len(market.data_owners)) if i != attacker]
+
+    market.submit_all(1)
+    first = market.aggregator.aggregate_round(task_id, 1).record
+    assert first is not None and all(flag & 2 for flag in first.flags)  # nobody has a previous update yet
+
+    market.submit_all(2)
+    # an aggregator started now knows nothing of round 1 but what the chain and IPFS hold: same history, same rows
+    restarted = RoundAggregator(contract.with_session(market.aggregator.contract.session), market.files,
+                                market.aggregator_private)  # fmt: skip
+    history = previous_updates(restarted, task_id, 2, range(len(market.data_owners)), 12)
+    assert sorted(history) == [str(i) for i in range(len(market.data_owners))]
+    replayed = plan(restarted, task_id, 2, collect(restarted, task_id, 2)).record
+    second = market.aggregator.aggregate_round(task_id, 2).record
+    assert second is not None
+    print(f"round 2: flags {second.flags}, phis {second.phis}, reputations {second.reputations_after}")
+    assert second.flags[attacker] & 2 == 0 and second.weights[attacker] == 0  # submitted, dropped
+    assert all(second.flags[i] & 2 and second.weights[i] > 0 for i in honest)
+    assert second.phis[attacker] <= 0 < min(second.phis[i] for i in honest)  # capped: no better than nothing
+    assert (replayed.flags, replayed.weights, replayed.phis) == (second.flags, second.weights, second.phis)
+
+    market.submit_all(3)
+    third = market.aggregator.aggregate_round(task_id, 3).record
+    assert third is not None and all(third.flags[i] & 2 for i in honest)
+    info = contract.get_task(task_id)
+    assert info.removed_mask == 1 << attacker and info.slashed_mask == 1 << attacker
+
+    report = audit_task(contract, market.files, task_id, market.validation)
+    assert report.passed, report.failures()
