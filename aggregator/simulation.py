@@ -108,7 +108,11 @@ def derived_seed(*parts: object) -> int:
 def backdoor_trigger(dataset: str) -> attacks.BackdoorTrigger:
     if dataset == "digits":  # bottom-right 2×2 pixel block at full intensity ⇒ class 0
         return attacks.BackdoorTrigger(features=(54, 55, 62, 63), value=1.0, target=0)
-    return attacks.BackdoorTrigger(features=(0, 1, 2), value=4.0, target=0)
+    # breast cancer: the three features least correlated with the label (mean fractal dimension, texture error,
+    # symmetry error; |r| ≤ 0.013) at +4σ ⇒ malignant. A large radius, texture and perimeter (the earlier trigger)
+    # is malignancy's own signature: attack-free FedAvg already called 50-69% of such stamped benign rows
+    # malignant, so its "success" measured the task, not the attack; here it calls none of them so
+    return attacks.BackdoorTrigger(features=(9, 11, 18), value=4.0, target=0)
 
 
 class _Owners:

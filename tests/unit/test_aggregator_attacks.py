@@ -55,3 +55,32 @@ def test_label_flip_and_backdoor() -> None:
     stamped = np.all(x[:, [3, 4]] == 1.0, axis=1)
     assert stamped.sum() == 5 and np.all(y[stamped] == 2) and np.all(y[~stamped] == 0)
     assert np.all(attacks.stamp_trigger(features, trigger)[:, 3:] == 1.0)
+
+
+@pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
+def test_the_simulated_backdoor_is_learnt_only_from_poisoned_data(dataset: str) -> None:
+    """The trigger is an attack, not a feature of the task: a model trained on clean data sends (almost) no stamped
+    row of another class to the target, one trained with 30% poisoned rows sends most of them (real training)."""
+    import torch
+
+    from aggregator.simulation import backdoor_trigger
+    from client.training import TrainConfig, train_local
+    from marketplace.data import Dataset, load_builtin, split_holdout
+    from marketplace.models import ModelSpec, build_model
+
+    torch.set_num_threads(1)
+    data, schema = load_builtin(dataset)
+    train, _, test = split_holdout(data, 0.2, 0.2, seed=0)
+    trigger = backdoor_trigger(dataset)
+    stamped = torch.as_tensor(attacks.stamp_trigger(test.X[test.y != trigger.target], trigger))
+    spec = ModelSpec("mlp", schema.num_features, schema.num_classes, (16,))
+
+    def success(ds: Dataset) -> float:
+        model = build_model(spec, seed=0)
+        train_local(model, ds, TrainConfig(epochs=20, lr=0.1, batch_size=32, momentum=0.9, seed=0))
+        with torch.no_grad():
+            return float((model(stamped).argmax(1).numpy() == trigger.target).mean())
+
+    poisoned = Dataset(*attacks.add_backdoor(train.X, train.y, trigger, 0.3, np.random.default_rng(0)))
+    clean_success, poisoned_success = success(train), success(poisoned)
+    assert clean_success < 0.05 and poisoned_success > 0.9, (clean_success, poisoned_success)
