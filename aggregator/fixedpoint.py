@@ -191,6 +191,7 @@ def rffl_round(
     alpha_fp: int,
     beta: Fraction,
     capped: bool = False,
+    missing_fp: int = 0,
 ) -> FixedRoundOutcome:
     """One RFFL round on integers: clip → weights → ū → φ → reputation → removal.
 
@@ -199,11 +200,16 @@ def rffl_round(
     On-chain weight W_i = ⌊base_i·c_i/ONE⌋ for kept active rows, so Σ W_i q_i is the clipped,
     weighted aggregate the Pedersen check verifies; ū = ⌊Σ W_i q_i / Σ_kept base_i⌋ is the new
     model delta (RFFL's u = Σ r_i·clip(Δ_i) with Σ r = 1 over the kept rows).
-    φ_i = trunc(ONE·cos(q_i, ū)) for active rows that submitted, 0 for active rows that did not.
+    φ_i = trunc(ONE·cos(q_i, ū)) for active rows that submitted, `missing_fp` (0 by default) for active rows
+    that did not.
     `capped` (rule version rffl-v3): a row the filters dropped scores min(φ_i, 0), no better than a sender of
     nothing, since a dropped update gave the model nothing; otherwise a boosted copy of an honest step keeps
     the honest cosine and the top reputation while it is filtered round after round.
+    `missing_fp` (≤ 0, Pedersen and unverified tasks; the circuits prove 0): what an active row that submitted
+    nothing scores, and the cap of a dropped row, min(φ_i, missing_fp).
     """
+    if not -ONE <= missing_fp <= 0:
+        raise ValueError(f"missing_fp must lie in [-ONE, 0], got {missing_fp}")
     n = q.shape[0]
     for name, seq in (("submitted", submitted), ("kept", kept), ("active", active)):
         if len(seq) != n:
@@ -221,11 +227,11 @@ def rffl_round(
     aggregate_sq = exact_squared_norms(aggregate[None, :])[0]
     dots = exact_dots(q, aggregate)
     phis = [
-        cosine(dot, sq, aggregate_sq) if (a and sub) else 0
+        (cosine(dot, sq, aggregate_sq) if sub else missing_fp) if a else 0
         for dot, sq, a, sub in zip(dots, squared, active, submitted, strict=True)
     ]
     if capped:
-        phis = [p if k else min(p, 0) for p, k in zip(phis, kept, strict=True)]
+        phis = [p if k else min(p, missing_fp) for p, k in zip(phis, kept, strict=True)]
     updated = [
         reputation_step(int(r), phi, alpha_fp) if a else 0 for r, phi, a in zip(reputations, phis, active, strict=True)
     ]

@@ -221,7 +221,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     beta = rules.beta_in_round(round_)
     outcome = fixedpoint.rffl_round(
         q, submitted=submitted, kept=kept, active=active, base_weights=base, reputations=before,
-        gamma_q=gamma_q, alpha_fp=alpha_fp, beta=beta, capped=rules.capped,
+        gamma_q=gamma_q, alpha_fp=alpha_fp, beta=beta, capped=rules.capped, missing_fp=rules.missing_score_fp,
     )  # fmt: skip
     weights = [int(w) for w in outcome.weights]
     removals = fixedpoint.removal_bits(info.removed_mask, active, outcome.removed, weights, round_ == info.terms.rounds)

@@ -314,6 +314,7 @@ class RFFLReputation:
             gamma_q=gamma_q,
             alpha_fp=fixedpoint.to_fixed(self.config.alpha),
             beta=self.config.beta_in_round(self.state.rounds_done + 1),
+            missing_fp=fixedpoint.to_fixed(Fraction(str(self.config.missing_score))),
         )
         phis = np.asarray(outcome.phis, dtype=np.float64) / fixedpoint.ONE
         coefficients = np.array([outcome.weights[index[s]] if s in index else 0 for s in senders], dtype=np.float64)

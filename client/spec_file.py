@@ -40,6 +40,7 @@ PROTOCOL_KEYS = {
     "filter_threshold",
     "norm_ratio",
     "dropped_score",
+    "missing_score",
     "removal_rounds",
     "filters",
     "shapley",
@@ -172,7 +173,8 @@ def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
         return None
     _check_keys(table, "protocol", PROTOCOL_KEYS)
     values = dict(table)
-    for key in ("alpha", "beta", "filter_threshold", "norm_ratio"):  # exact fractions "0.5", "1/3"; numbers as written
+    # exact fractions "0.5", "1/3"; numbers as written
+    for key in ("alpha", "beta", "filter_threshold", "norm_ratio", "missing_score"):
         if key in values:
             values[key] = str(values[key])
     if "filters" in values:

@@ -178,6 +178,11 @@ class ProtocolSpec:
         default) by its cosine to the aggregate it was left out of, or "capped", min(cos, 0) like a sender of
         nothing (what τ or k imply, and rffl-v3 proves): a noisy update left out still carries an honest part
         that keeps its cosine positive. Groth16 tasks take it from their rule version.
+    missing_score: what a live owner that sent nothing valid scores, and, with capped scores, the most a row
+        the filters dropped scores: min(cos, missing_score). In [-1, 0], exact like alpha; "0" (the default) is
+        a sender of nothing. A negative value lowers a dropped owner's reputation every round it is dropped,
+        so at a slow α it leaves within a removal window (the research path's spec v10 uses -0.25). Pedersen
+        or unverified tasks only: Groth16 rule versions prove 0.
     """
 
     proof: str = "pedersen"
@@ -194,6 +199,7 @@ class ProtocolSpec:
     removal_rounds: int | None = None
     norm_ratio: str = "0"
     dropped_score: str = "cosine"
+    missing_score: str = "0"
 
     def __post_init__(self) -> None:
         if self.proof not in PROOF_MODES:
@@ -210,6 +216,7 @@ class ProtocolSpec:
             raise TaskSpecError("protocol dropped_score applies to proof pedersen or none only: a Groth16 task's "
                                 "rule version fixes it (rffl-v3 caps dropped rows)",
                                 hint='drop dropped_score, or choose rule_version "rffl-v3"')  # fmt: skip
+        self._check_missing_score()
         if not 1 <= int(self.value_bits) <= 39:
             raise TaskSpecError(f"protocol value_bits must be in 1..39, got {self.value_bits!r}")
         if not float(self.gamma) > 0:
@@ -267,6 +274,24 @@ class ProtocolSpec:
                 hint='set rule_version = "rffl-v3", or use the norm_outlier filter of rffl-v1',
             )
         object.__setattr__(self, "norm_ratio", str(raw))
+
+    def _check_missing_score(self) -> None:
+        raw = self.missing_score
+        score = _exact_number(raw, "missing_score", "a number in [-1, 0]")
+        if not -1 <= score <= 0:
+            raise TaskSpecError(f"protocol missing_score must lie in [-1, 0], got {raw!r}",
+                                hint='"-1/4": a dropped or missing update lowers its owner\'s reputation')  # fmt: skip
+        if score != 0 and self.proof == "groth16":
+            raise TaskSpecError("protocol missing_score applies to proof pedersen or none only: a Groth16 task's "
+                                "rule version proves a score of 0", hint="drop missing_score")  # fmt: skip
+        object.__setattr__(self, "missing_score", str(raw))
+
+    @property
+    def missing_score_fp(self) -> int:
+        """missing_score in the fixed point of aggregator.fixedpoint: ⌊s·ONE⌋ (0 for Groth16 tasks)."""
+        from aggregator.fixedpoint import to_fixed
+
+        return to_fixed(Fraction(self.missing_score))
 
     @property
     def linked(self) -> bool:
@@ -339,13 +364,14 @@ class ProtocolSpec:
             | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds})
             | ({"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" or self.fixed_filters else {})
             | ({} if self.dropped_score == "cosine" else {"dropped_score": self.dropped_score})
+            | ({} if Fraction(self.missing_score) == 0 else {"missing_score": self.missing_score})
         )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProtocolSpec:
         known = {"proof", "generator_tag", "value_bits", "gamma", "alpha", "beta", "filters", "shapley",
                  "verifying_key_cid", "rule_version", "filter_threshold", "removal_rounds", "norm_ratio",
-                 "dropped_score"}  # fmt: skip
+                 "dropped_score", "missing_score"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise TaskSpecError(f"unknown protocol field(s): {', '.join(unknown)}")

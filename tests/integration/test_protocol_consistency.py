@@ -1,13 +1,15 @@
 """The consistency rule in a protocol task, on real Anvil + IPFS + PyTorch: a free-rider that sends a fresh
-random vector every round is dropped from its second round on, because its update does not point the way its
-previous one did, and leaves slashed; honest owners, whose consecutive updates agree, are kept. The previous
-updates are read back from the chain and IPFS, so an aggregator that restarts drops the same rows."""
+random vector every round is dropped from its second round on (and scores the task's missing_score), because its
+update does not point the way its previous one did, and leaves slashed; honest owners, whose consecutive updates
+agree, are kept. The previous updates are read back from the chain and IPFS, so an aggregator that restarts drops
+the same rows."""
 
 from __future__ import annotations
 
 import pytest
 from protocol_support.market import build_market, fresh_noise
 
+from aggregator.fixedpoint import ONE
 from aggregator.protocol import collect, plan, previous_updates
 from aggregator.round import RoundAggregator
 from client.audit import audit_task
@@ -17,7 +19,9 @@ from marketplace.task_files import TaskFiles
 
 pytestmark = pytest.mark.integration
 
-CONSISTENCY = {"filters": ({"name": "consistency", "threshold": 0.5},), "dropped_score": "capped"}
+# dropped rows score min(cos, -1/4): below a sender of nothing, as the research path's spec v10
+CONSISTENCY = {"filters": ({"name": "consistency", "threshold": 0.5},), "dropped_score": "capped",
+               "missing_score": "-1/4"}  # fmt: skip
 
 
 def test_fresh_noise_is_dropped_from_its_second_round_and_removed(marketplace: MarketplaceContract, session_for,
@@ -44,7 +48,7 @@ def test_fresh_noise_is_dropped_from_its_second_round_and_removed(marketplace: M
     print(f"round 2: flags {second.flags}, phis {second.phis}, reputations {second.reputations_after}")
     assert second.flags[attacker] & 2 == 0 and second.weights[attacker] == 0  # submitted, dropped
     assert all(second.flags[i] & 2 and second.weights[i] > 0 for i in honest)
-    assert second.phis[attacker] <= 0 < min(second.phis[i] for i in honest)  # capped: no better than nothing
+    assert second.phis[attacker] <= -ONE // 4 < 0 < min(second.phis[i] for i in honest)  # capped at missing_score
     assert (replayed.flags, replayed.weights, replayed.phis) == (second.flags, second.weights, second.phis)
 
     market.submit_all(3)

@@ -133,3 +133,26 @@ def test_removal_beta_is_beta_inside_the_window_and_zero_after() -> None:
     for bad in (-1, True, 2.5, "3"):
         with pytest.raises(ValueError, match="removal_rounds"):
             RFFLConfig(removal_rounds=bad)  # type: ignore[arg-type]
+
+
+def _filtered_owner_removal_round(missing_score: float, rounds: int = 20) -> int | None:
+    """s1 sends an honest-looking update that a filter drops every round, at RFFL α = 0.98 (two-class tasks);
+    the honest cosines are low (heavy noise), as late in training on breast cancer."""
+    rng = np.random.default_rng(3)
+    direction = rng.normal(size=200)
+    reputation = RFFLReputation(RFFLConfig(alpha=0.98, missing_score=missing_score))
+    for _ in range(rounds):
+        rows = [i for i, s in enumerate(SENDERS) if not reputation.state.participants or reputation.is_active(s)]
+        updates = (direction + 2.0 * rng.normal(size=(len(SENDERS), direction.size))).astype(np.float32)
+        dropped = np.array([SENDERS[i] == "s1" for i in rows])
+        senders = [SENDERS[i] for i in rows]
+        reputation.step(UpdateBatch.from_updates(updates[rows]), senders, [SIZES[i] for i in rows], capped=dropped)
+    assert set(reputation.removed) <= {"s1"}  # no honest owner leaves
+    return reputation.removed.get("s1")
+
+
+def test_a_negative_dropped_score_removes_a_filtered_owner_inside_a_ten_round_window() -> None:
+    """Scored like a sender of nothing (0), a row dropped every round leaves only in round 15 at α = 0.98; at
+    −0.25 (spec v10) it leaves by round 10, inside the removal window that keeps late honest drifters."""
+    assert _filtered_owner_removal_round(0.0) == 15
+    assert _filtered_owner_removal_round(-0.25) == 8

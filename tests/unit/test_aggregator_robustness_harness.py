@@ -22,7 +22,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -68,10 +68,18 @@ def test_v8_puts_the_consistency_filter_first_on_every_task(robustness) -> None:
 
 
 def test_v9_sizes_the_norm_rule_by_the_data_behind_each_update(robustness) -> None:
-    v8, v9 = robustness.aggregation_spec("digits", "v8"), robustness.aggregation_spec("digits")
+    v8, v9 = robustness.aggregation_spec("digits", "v8"), robustness.aggregation_spec("digits", "v9")
     assert v9["rules"] == [v8["rules"][0], v8["rules"][1], robustness.SIZED_NORMS, *v8["rules"][3:]]
     assert robustness.SIZED_NORMS == {**robustness.BOOSTED_NORMS, "size_exponent": 0.5}
-    assert robustness.aggregation_spec("breast_cancer") == robustness.aggregation_spec("breast_cancer", "v8")
+    assert robustness.aggregation_spec("breast_cancer", "v9") == robustness.aggregation_spec("breast_cancer", "v8")
+
+
+def test_v10_scores_dropped_rows_below_a_sender_of_nothing(robustness) -> None:
+    for dataset in ("digits", "breast_cancer"):
+        v9, v10 = robustness.aggregation_spec(dataset, "v9"), robustness.aggregation_spec(dataset)
+        assert v10["rules"] == v9["rules"]
+        assert v10["reputation"] == {**v9["reputation"], "missing_score": robustness.DROPPED_SCORE}
+        assert build_pipeline(v10).reputation_options["missing_score"] < 0
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:

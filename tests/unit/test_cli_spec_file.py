@@ -133,7 +133,8 @@ def test_a_protocol_section_becomes_the_task_spec_rules(tmp_path: Path) -> None:
      ('filters = [{ name = "norm_outliers" }]', "unknown rules.0. 'norm_outliers'"),
      ('filters = [{ name = "norm_outlier", kk = 4.0 }]', r"unknown field\(s\): kk"),
      ('filters = [{ name = "median" }]', "median/trimmed_mean cannot be filters"),
-     ('filters = [{ name = "consistency", outlier_score = "capped" }]', "capped reputation scores filter by filter")],
+     ('filters = [{ name = "consistency", outlier_score = "capped" }]', "capped reputation scores filter by filter"),
+     ("missing_score = 0.5", r"missing_score must lie in \[-1, 0\]")],
 )  # fmt: skip
 def test_a_bad_protocol_section_is_refused(tmp_path: Path, protocol: str, message: str) -> None:
     with pytest.raises(SpecFileError, match=message):
@@ -144,6 +145,10 @@ def test_a_protocol_task_may_filter_by_consistency(tmp_path: Path) -> None:
     spec = load_spec_file(write(tmp_path, SPEC + '[protocol]\nfilters = [{ name = "consistency", threshold = 0.4 }]\n'))
     assert spec.protocol is not None and spec.protocol.filters == ({"name": "consistency", "threshold": 0.4},)
     assert filter_pipeline(spec.protocol).needs_history  # the aggregator reads the previous round back
+    penalised = '[protocol]\nfilters = [{ name = "consistency" }]\ndropped_score = "capped"\nmissing_score = -0.25\n'
+    spec = load_spec_file(write(tmp_path, SPEC + penalised))
+    assert spec.protocol is not None and spec.protocol.missing_score == "-0.25"  # exact, as written
+    assert spec.protocol.missing_score_fp == -(1 << 18)
 
 
 def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_path: Path) -> None:

@@ -52,6 +52,15 @@ def test_a_pedersen_task_may_cap_what_its_filters_drop() -> None:
     assert consistent.capped and not consistent.fixed_filters
     assert consistent.to_dict()["dropped_score"] == "capped"
     assert ProtocolSpec.from_dict(consistent.to_dict()) == consistent
+    assert "missing_score" not in consistent.to_dict() and consistent.missing_score_fp == 0
+
+
+def test_a_pedersen_task_may_score_dropped_rows_below_nothing() -> None:
+    penalised = ProtocolSpec(proof="pedersen", filters=({"name": "consistency"},), dropped_score="capped",
+                             missing_score="-1/4")  # fmt: skip
+    assert penalised.missing_score_fp == -ONE // 4 and penalised.to_dict()["missing_score"] == "-1/4"
+    assert ProtocolSpec.from_dict(penalised.to_dict()) == penalised
+    assert ProtocolSpec(proof="groth16", missing_score="0").missing_score_fp == 0  # what the circuits prove
 
 
 @pytest.mark.parametrize(
@@ -71,6 +80,10 @@ def test_a_pedersen_task_may_cap_what_its_filters_drop() -> None:
      ({"proof": "pedersen", "filters": ({"name": "near_duplicate", "twin_score": "capped"},)}, "capped reputation"),
      ({"proof": "pedersen", "dropped_score": "zero"}, "dropped_score must be one of cosine, capped"),
      ({"proof": "groth16", "rule_version": "rffl-v1", "dropped_score": "capped"}, "pedersen or none only"),
+     ({"proof": "groth16", "rule_version": "rffl-v3", "missing_score": "-1/4"}, "proves a score of 0"),
+     ({"proof": "pedersen", "missing_score": "0.1"}, r"must lie in \[-1, 0\]"),
+     ({"proof": "pedersen", "missing_score": "-2"}, r"must lie in \[-1, 0\]"),
+     ({"proof": "pedersen", "missing_score": "low"}, r"must be a number in \[-1, 0\]"),
      ({"proof": "groth16", "rule_version": "rffl-v1",
        "filters": ({"name": "norm_outlier", "outlier_score": "capped"},)}, "capped reputation")],
 )  # fmt: skip

@@ -54,6 +54,13 @@ def test_capped_scores_only_change_dropped_rows() -> None:
     assert plain.phis[1] < 0 and capped.phis[1] == plain.phis[1]
     assert capped.phis[2:] == plain.phis[2:] and capped.weights == plain.weights
     assert capped.reputations[0] < plain.reputations[0]
+    quarter = ONE // 4  # a task's missing_score of -1/4: a dropped row scores min(φ, -1/4), a missing one -1/4
+    submitted = [False, *rnd.submitted[1:]]
+    penalised = fixedpoint.rffl_round(q, **{**common, "submitted": submitted}, capped=True, missing_fp=-quarter)
+    assert penalised.phis[0] == -quarter and penalised.phis[1] == min(plain.phis[1], -quarter)
+    assert penalised.phis[2:] == plain.phis[2:]
+    with pytest.raises(ValueError, match="missing_fp"):
+        fixedpoint.rffl_round(q, **common, missing_fp=1)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
