@@ -48,7 +48,10 @@ def protocol_text(protocol: dict[str, Any] | None) -> str:
         parts.append("cosine filter off" if Fraction(threshold) == -1 else f"cosine filter τ {threshold}")
     if rules.capped:
         parts.append(f"norm filter k {rules.norm_ratio}" if Fraction(rules.norm_ratio) else "norm filter off")
-        parts.append("dropped updates score ≤ 0" + (" (filters unproven)" if rules.fixed_filters else ""))
+        unproven = " (filters unproven)" if rules.fixed_filters else ""
+        parts.append(f"dropped updates score ≤ {rules.missing_score}{unproven}")
+    if Fraction(rules.missing_score) != 0:
+        parts.append(f"missing updates score {rules.missing_score}")
     for entry in rules.filters:
         options = ", ".join(f"{k} {v}" for k, v in entry.items() if k != "name")
         parts.append(f"{entry.get('name')}" + (f" ({options})" if options else ""))

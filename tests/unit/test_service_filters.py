@@ -43,6 +43,10 @@ def test_protocol_reads_as_the_rules_a_round_follows() -> None:
     fast = ProtocolSpec(proof="pedersen", norm_ratio="2").to_dict()
     assert protocol_text(fast) == ("pedersen · cosine filter off · norm filter k 2 · dropped updates score ≤ 0 "
                                    "(filters unproven) · removal in every round")  # fmt: skip
+    penalised = ProtocolSpec(proof="pedersen", filters=({"name": "consistency"},), dropped_score="capped",
+                             missing_score="-1/4").to_dict()  # fmt: skip
+    assert protocol_text(penalised) == ("pedersen · norm filter off · dropped updates score ≤ -1/4 · missing updates "
+                                        "score -1/4 · consistency · removal in every round")  # fmt: skip
     old = {"proof": "groth16", "filters": []}  # published before rule versions: proven with rffl-v1
     assert protocol_text(old).startswith("groth16 rffl-v1 · removal")
     assert protocol_text({}).startswith("none: FedAvg")
