@@ -202,11 +202,10 @@ def rffl_round(
     model delta (RFFL's u = Σ r_i·clip(Δ_i) with Σ r = 1 over the kept rows).
     φ_i = trunc(ONE·cos(q_i, ū)) for active rows that submitted, `missing_fp` (0 by default) for active rows
     that did not.
-    `capped` (rule version rffl-v3): a row the filters dropped scores min(φ_i, 0), no better than a sender of
-    nothing, since a dropped update gave the model nothing; otherwise a boosted copy of an honest step keeps
-    the honest cosine and the top reputation while it is filtered round after round.
-    `missing_fp` (≤ 0, Pedersen and unverified tasks; the circuits prove 0): what an active row that submitted
-    nothing scores, and the cap of a dropped row, min(φ_i, missing_fp).
+    `capped` (rule version rffl-v3): a row the filters dropped scores min(φ_i, missing_fp), no better than a
+    sender of nothing, since a dropped update gave the model nothing; otherwise a boosted copy of an honest step
+    keeps the honest cosine and the top reputation while it is filtered round after round.
+    `missing_fp` ≤ 0: 0 in every circuit; a Pedersen or unverified task's missing_score may set it lower.
     """
     if not -ONE <= missing_fp <= 0:
         raise ValueError(f"missing_fp must lie in [-ONE, 0], got {missing_fp}")

@@ -111,7 +111,7 @@ def backdoor_trigger(dataset: str) -> attacks.BackdoorTrigger:
     # breast cancer: the three features least correlated with the label (mean fractal dimension, texture error,
     # symmetry error; |r| ≤ 0.013) at +4σ ⇒ malignant. A large radius, texture and perimeter (the earlier trigger)
     # is malignancy's own signature: attack-free FedAvg already called 50-69% of such stamped benign rows
-    # malignant, so its "success" measured the task, not the attack; here it calls none of them so
+    # malignant, so its "success" measured the task, not the attack; here it calls none of them
     return attacks.BackdoorTrigger(features=(9, 11, 18), value=4.0, target=0)
 
 

@@ -173,11 +173,12 @@ class ProtocolSpec:
     norm_ratio: the norm filter k (0, the default, is off; else ≥ 1, exact like alpha): a live row is dropped
         when ‖q_i‖ > k × the lower median norm of the round's live rows (aggregator.fixedpoint.norm_ratio_filter);
         rffl-v3 proves it, a Pedersen or unverified task runs it unproven. Under rffl-v3, and in a Pedersen or
-        unverified task that sets τ or k, every dropped row scores min(cos, 0) (fixedpoint.rffl_round capped).
+        unverified task that sets τ or k, every dropped row scores min(cos, missing_score) (fixedpoint.rffl_round
+        capped).
     dropped_score: how RFFL scores a row the filters dropped, in a Pedersen or unverified task: "cosine" (the
-        default) by its cosine to the aggregate it was left out of, or "capped", min(cos, 0) like a sender of
-        nothing (what τ or k imply, and rffl-v3 proves): a noisy update left out still carries an honest part
-        that keeps its cosine positive. Groth16 tasks take it from their rule version.
+        default) by its cosine to the aggregate it was left out of, or "capped", min(cos, missing_score), like a
+        sender of nothing (what τ or k imply, and rffl-v3 proves with a score of 0): a noisy update left out still
+        carries an honest part that keeps its cosine positive. Groth16 tasks take it from their rule version.
     missing_score: what a live owner that sent nothing valid scores, and, with capped scores, the most a row
         the filters dropped scores: min(cos, missing_score). In [-1, 0], exact like alpha; "0" (the default) is
         a sender of nothing. A negative value lowers a dropped owner's reputation every round it is dropped,
@@ -307,8 +308,8 @@ class ProtocolSpec:
 
     @property
     def capped(self) -> bool:
-        """Rows the filters drop score min(cos, 0) (aggregator.fixedpoint.rffl_round): rffl-v3, tasks with
-        fixed_filters, and Pedersen or unverified tasks that ask for it (dropped_score)."""
+        """Rows the filters drop score min(cos, missing_score) (aggregator.fixedpoint.rffl_round): rffl-v3, tasks
+        with fixed_filters, and Pedersen or unverified tasks that ask for it (dropped_score)."""
         rffl_v3 = self.proof == "groth16" and self.rule_version == "rffl-v3"
         return rffl_v3 or self.fixed_filters or self.dropped_score == "capped"
 
