@@ -149,13 +149,16 @@ def previous_updates(agg: RoundAggregator, task_id: int, round_: int, owners: Co
     """Each owner's (participant index) latest update accepted before `round_`, in the filters' float view: the
     history of rules that compare an owner with itself (consistency). It is read back from the chain and IPFS
     and checked against its commitments like the round's own updates, so a restarted aggregator, or another
-    one, filters exactly as an uninterrupted one; an owner with no earlier update has no entry."""
+    one, filters exactly as an uninterrupted one; an owner with no earlier update has no entry. The round this
+    aggregator posted last is taken from memory (the updates it used, already checked)."""
     history: dict[str, np.ndarray] = {}
     missing = set(owners)
     for earlier in range(round_ - 1, 0, -1):
         if not missing:
             break
-        for index, update in collect(agg, task_id, earlier).accepted.items():
+        posted_round, posted = agg.posted_updates.get(task_id, (0, {}))
+        accepted = posted if posted_round == earlier else collect(agg, task_id, earlier).accepted
+        for index, update in accepted.items():
             if index in missing:
                 assert update.q is not None
                 history[str(index)] = update.q.astype(np.float64) / float(1 << scale)
@@ -340,7 +343,7 @@ def prove(agg: RoundAggregator, task_id: int, planned: Planned) -> Planned:
 
 def post(agg: RoundAggregator, task_id: int, round_: int, planned: Planned) -> RoundResult:
     """finalizeRound, unless the chain already has the round; settleRound at once when there is no window."""
-    info, _ = agg.task(task_id)
+    info, spec = agg.task(task_id)
     state = agg.contract.get_round(task_id, round_)
     if info.current_round != round_ or state.status is not RoundStatus.OPEN:
         raise RoundAlreadyPosted(f"round {round_} of task {task_id} is already {state.status.name.lower()}")
@@ -351,6 +354,9 @@ def post(agg: RoundAggregator, task_id: int, round_: int, planned: Planned) -> R
         if status is RoundStatus.OPEN:
             raise
         raise RoundAlreadyPosted(f"round {round_} of task {task_id} became {status.name.lower()} meanwhile") from exc
+    pipeline = filter_pipeline(_rules(spec))
+    if pipeline is not None and pipeline.needs_history:  # next round's consistency rule reads these from memory
+        agg.posted_updates[task_id] = (round_, dict(planned.collected.accepted))
     settle = None
     if info.terms.dispute_window == 0:
         settle = agg.contract.settle_round(task_id, round_, planned.report.contributions)

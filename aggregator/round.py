@@ -81,6 +81,10 @@ class RoundAggregator:
         self._specs: dict[str, TaskSpec] = {}
         self._validation: dict[str, Dataset] = {}
         self.key_cache = key_cache  # where Groth16 keys are cached (None: zk.cache's default)
+        # task → (its last round this aggregator posted, that round's accepted updates by participant index):
+        # the previous updates a rule comparing an owner with itself reads next round, so they are not fetched,
+        # decrypted and checked against their commitments a second time (aggregator.protocol.previous_updates)
+        self.posted_updates: dict[int, tuple[int, dict[int, AcceptedUpdate]]] = {}
 
     def validation(self, spec: TaskSpec) -> Dataset:
         """The owner's validation set (fetched once per task): the utility of Shapley contributions."""

@@ -2,7 +2,7 @@
 random vector every round is dropped from its second round on (and scores the task's missing_score), because its
 update does not point the way its previous one did, and leaves slashed; honest owners, whose consecutive updates
 agree, are kept. The previous updates are read back from the chain and IPFS, so an aggregator that restarts drops
-the same rows."""
+the same rows; the aggregator that posted the previous round takes them from memory instead of fetching them again."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ CONSISTENCY = {"filters": ({"name": "consistency", "threshold": 0.5},), "dropped
                "missing_score": "-1/4"}  # fmt: skip
 
 
-def test_fresh_noise_is_dropped_from_its_second_round_and_removed(marketplace: MarketplaceContract, session_for,
-                                                                  ipfs: IpfsClient) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+def test_fresh_noise_is_dropped_from_its_second_round_and_removed(  # type: ignore[no-untyped-def]
+    marketplace: MarketplaceContract, session_for, ipfs: IpfsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", rounds=3,
                           attacker=fresh_noise(), rules_overrides=CONSISTENCY)  # fmt: skip
     contract, task_id = market.owner, market.task_id
@@ -43,7 +44,11 @@ def test_fresh_noise_is_dropped_from_its_second_round_and_removed(marketplace: M
     history = previous_updates(restarted, task_id, 2, range(len(market.data_owners)), 12)
     assert sorted(history) == [str(i) for i in range(len(market.data_owners))]
     replayed = plan(restarted, task_id, 2, collect(restarted, task_id, 2)).record
+    fetched: list[int] = []  # the rounds whose submissions the aggregator fetches, decrypts and checks
+    fetch = market.aggregator.collect
+    monkeypatch.setattr(market.aggregator, "collect", lambda task, at: fetched.append(at) or fetch(task, at))
     second = market.aggregator.aggregate_round(task_id, 2).record
+    assert fetched == [2]  # round 1's updates come from its own posting, not from IPFS again
     assert second is not None
     print(f"round 2: flags {second.flags}, phis {second.phis}, reputations {second.reputations_after}")
     assert second.flags[attacker] & 2 == 0 and second.weights[attacker] == 0  # submitted, dropped
