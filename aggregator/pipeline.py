@@ -24,6 +24,7 @@ from aggregator.fedce import FedCE, FedCEConfig
 from aggregator.history import UpdateHistory, history_path
 from aggregator.reputation import RFFLConfig, RFFLReputation
 from aggregator.rules import RULES, RoundContext, Rule, UpdateBatch
+from aggregator.rules.base import ValidationLoss
 
 AGGREGATING_RULES = ("median", "trimmed_mean")
 REPUTATIONS = ("rffl", "fedce", "none")
@@ -60,6 +61,11 @@ class AggregationPipeline:
     def needs_history(self) -> bool:
         """A rule compares each sender with its previous update (RoundContext.history)."""
         return any(getattr(rule, "needs_history", False) for rule in self.rules)
+
+    @property
+    def needs_validation(self) -> bool:
+        """A rule tries each update on the validation set (RoundContext.model and validation_loss)."""
+        return any(getattr(rule, "needs_validation", False) for rule in self.rules)
 
     def filter(self, batch: UpdateBatch, ctx: RoundContext) -> FilterOutcome:
         """Run every rule in order; each sees the previous rules' mask and scale."""
@@ -227,8 +233,12 @@ class RoundAggregator:
         data_sizes: Sequence[int],
         seed: int = 0,
         expected_attackers: int | None = None,
+        model: np.ndarray | None = None,
+        validation_loss: ValidationLoss | None = None,
     ) -> RoundOutcome:
-        """Filter, weight and aggregate one round of float updates (rows of removed senders are ignored)."""
+        """Filter, weight and aggregate one round of float updates (rows of removed senders are ignored);
+        `model` (the global parameters the updates start from) and `validation_loss` serve rules that try an
+        update on the validation set."""
         senders = list(senders)
         sizes = np.asarray(data_sizes, dtype=np.float64)
         active = np.array([self.is_active(s) for s in senders])
@@ -238,7 +248,9 @@ class RoundAggregator:
             self.rffl.start(senders)
             reference = self.rffl.base_weights(senders, [int(s) for s in sizes])
         history = self.history.updates if self.pipeline.needs_history else None
-        ctx = RoundContext(tuple(senders), sizes, reference, expected_attackers, seed, history)
+        if self.pipeline.needs_validation and (model is None or validation_loss is None):
+            raise ValueError("a rule of this pipeline needs the global model and the validation loss")
+        ctx = RoundContext(tuple(senders), sizes, reference, expected_attackers, seed, history, model, validation_loss)
         batch = UpdateBatch.from_updates(updates, kept=active)
         outcome = self.pipeline.filter(batch, ctx)
         if self.pipeline.needs_history:

@@ -39,6 +39,7 @@ from aggregator.record import (
 )
 from aggregator.round import AcceptedUpdate, Rejection, RoundAggregator, RoundResult
 from aggregator.rules import RoundContext, UpdateBatch
+from aggregator.rules.base import ValidationLoss
 from aggregator.shapley import EXACT_MAX_PLAYERS, BatchedModelEvaluator, CoalitionUtility, exact_shapley, gtg_shapley
 from marketplace.chain.events import RoundFinalized, UpdateSubmitted
 from marketplace.chain.marketplace_contract import ZERO_POINT, MarketplaceContract, RoundReport, RoundStatus
@@ -174,14 +175,18 @@ def _kept(
     base: list[int],
     scale: int,
     history: Mapping[str, np.ndarray] | None = None,
+    trial: tuple[np.ndarray, ValidationLoss] | None = None,
 ) -> set[int]:
-    """Rows the task's robust filters keep (float view of the quantized rows, history keyed by row index); clip
-    is RFFL's own."""
+    """Rows the task's robust filters keep (float view of the quantized rows, history keyed by row index; `trial`:
+    the global model and the validation loss, for rules that try an update on the validation set); clip is
+    RFFL's own."""
     if pipeline is None or not rows:
         return set(rows)
     batch = UpdateBatch.from_updates(q[rows].astype(np.float64) / float(1 << scale))
+    model, validation_loss = trial if trial is not None else (None, None)
     ctx = RoundContext(tuple(str(r) for r in rows), np.asarray([sizes[r] for r in rows], dtype=np.float64),
-                       np.asarray([base[r] for r in rows], dtype=np.float64), history=history)  # fmt: skip
+                       np.asarray([base[r] for r in rows], dtype=np.float64), history=history, model=model,
+                       validation_loss=validation_loss)  # fmt: skip
     mask = pipeline.filter(batch, ctx).batch.kept
     return {r for r, ok in zip(rows, mask, strict=True) if ok}
 
@@ -213,7 +218,12 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     history = None
     if pipeline is not None and pipeline.needs_history and live:
         history = previous_updates(agg, task_id, round_, live, spec.scale_bits)
-    kept_rows = _kept(pipeline, q, live, sizes, base, spec.scale_bits, history)
+    previous = agg.files.model(info.model_cid, spec)
+    theta = flatten(previous, spec.model)
+    trial = None
+    if pipeline is not None and pipeline.needs_validation and live:
+        trial = (theta, _validation_loss(agg, spec))
+    kept_rows = _kept(pipeline, q, live, sizes, base, spec.scale_bits, history, trial)
     kept = [i in kept_rows for i in range(n)]
     if rules.linked or rules.fixed_filters:  # the protocol's own filters: what rffl-v2/v3 prove, else unproven
         live_rows = [submitted[i] and active[i] for i in range(n)]
@@ -235,8 +245,6 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     aggregate = outcome.aggregate.astype(np.int64)
     if denominator and not np.array_equal(aggregate, weighted_sum // denominator):
         raise RuntimeError("ū differs from ⌊S/D⌋ (aggregator bug)")
-    previous = agg.files.model(info.model_cid, spec)
-    theta = flatten(previous, spec.model)
     model = unflatten(apply_aggregate(theta, aggregate, spec.scale_bits), spec.model)
     blinding = aggregate_blinding(blindings, weights)
     model_commitment = commit(weighted_sum, blinding, tag=rules.generator_tag)
@@ -292,6 +300,13 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     )  # fmt: skip
     timings = {"plan": time.perf_counter() - started}
     return Planned(report, record, inputs, model, collected, record_cid, timings)
+
+
+def _validation_loss(agg: RoundAggregator, spec: TaskSpec) -> ValidationLoss:
+    """Cross-entropy of parameter rows on the task's validation set (the overshoot rule's yardstick)."""
+    validation = agg.validation(spec)
+    negative = BatchedModelEvaluator(spec.model, validation.X, validation.y, "neg_loss")
+    return lambda params: -negative(params)
 
 
 def _shapley(

@@ -256,6 +256,10 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     server = RoundAggregator(pipeline) if config.server == "pipeline" else None
     evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="accuracy")
     loss_evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="neg_loss")
+
+    def validation_loss(params: np.ndarray) -> np.ndarray:
+        return -loss_evaluator(params)
+
     fedce_tracker = FedCE()
     payout = {name: dict.fromkeys(owners.ids, 0.0) for name in PAYOUTS}
     # FedSV (Wang et al. 2020): round values are summed over rounds and shared out at the end
@@ -273,7 +277,13 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
         round_sizes = [sizes[o] for o in senders]
         if server is not None:
             outcome = server.run(
-                updates, senders, round_sizes, seed=derived_seed(config.seed, round_index), expected_attackers=f
+                updates,
+                senders,
+                round_sizes,
+                seed=derived_seed(config.seed, round_index),
+                expected_attackers=f,
+                model=theta,
+                validation_loss=validation_loss,
             )
             delta = (outcome.aggregate * config.server_lr).astype(np.float32)
             kept = outcome.kept

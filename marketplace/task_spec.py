@@ -161,7 +161,9 @@ class ProtocolSpec:
         rounds apply β = 0 and reputations only weight the aggregate. None (the default): every round.
     value_bits: every quantized coordinate lies in [-(2^value_bits - 1), 2^value_bits - 1] (the circuit's range).
     filters: robust rules run before RFFL (aggregator.pipeline rule entries; clip is RFFL's own). `consistency`
-        compares each owner's update with its latest earlier one, read back from the chain and IPFS.
+        compares each owner's update with its latest earlier one, read back from the chain and IPFS; `overshoot`
+        tries each update on the validation set from the model the chain names (a boosted update does far worse
+        at its full step than at a shorter one).
     shapley: options of aggregator.shapley.round_shapley; contributions use the validation set.
     verifying_key_cid: the Groth16 verifying key (snarkjs JSON) on IPFS, for auditors.
     rule_version: the Groth16 circuit and verifier (proof "groth16" only): "rffl-v2" (default: rules, proven

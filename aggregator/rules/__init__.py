@@ -10,6 +10,7 @@ from aggregator.rules.duplicate import NearDuplicateFilter, pairwise_cosines
 from aggregator.rules.krum import MultiKrum, krum_scores
 from aggregator.rules.median import CoordinateMedian
 from aggregator.rules.norm_outlier import NormOutlierFilter
+from aggregator.rules.overshoot import OvershootFilter
 from aggregator.rules.support import PeerSupportFilter, peer_support
 from aggregator.rules.trimmed_mean import TrimmedMean
 
@@ -23,6 +24,7 @@ RULES: dict[str, type] = {
     "near_duplicate": NearDuplicateFilter,
     "peer_support": PeerSupportFilter,
     "consistency": ConsistencyFilter,
+    "overshoot": OvershootFilter,
 }
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "NearDuplicateFilter",
     "NormClip",
     "NormOutlierFilter",
+    "OvershootFilter",
     "PeerSupportFilter",
     "RoundContext",
     "Rule",

@@ -16,6 +16,9 @@ import numpy as np
 
 from aggregator.rules import passes
 
+#: validation loss of each row of a matrix of flat parameter vectors (lower is better)
+ValidationLoss = Callable[[np.ndarray], np.ndarray]
+
 
 @dataclass(frozen=True)
 class RoundContext:
@@ -28,6 +31,10 @@ class RoundContext:
     seed: int = 0
     # each sender's previous raw update, for rules that compare a sender with itself (`needs_history`)
     history: Mapping[str, np.ndarray] | None = None
+    # the global model the updates were trained from and the validation loss of parameter rows, for rules that
+    # try an update on the task's validation set (`needs_validation`)
+    model: np.ndarray | None = None
+    validation_loss: ValidationLoss | None = None
 
     def weights_for_reference(self, n: int) -> np.ndarray:
         """Non-negative weights for a reference aggregate: reputations, else data sizes, else uniform."""

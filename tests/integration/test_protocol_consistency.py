@@ -7,12 +7,10 @@ the same rows; the aggregator that posted the previous round takes them from mem
 from __future__ import annotations
 
 import pytest
-from protocol_support.market import build_market, fresh_noise
+from protocol_support.market import assert_dropped_at_quarter, assert_last_round_removes, build_market, fresh_noise
 
-from aggregator.fixedpoint import ONE
 from aggregator.protocol import collect, plan, previous_updates
 from aggregator.round import RoundAggregator
-from client.audit import audit_task
 from marketplace.chain.marketplace_contract import MarketplaceContract
 from marketplace.ipfs import IpfsClient
 from marketplace.task_files import TaskFiles
@@ -49,18 +47,5 @@ def test_fresh_noise_is_dropped_from_its_second_round_and_removed(  # type: igno
     monkeypatch.setattr(market.aggregator, "collect", lambda task, at: fetched.append(at) or fetch(task, at))
     second = market.aggregator.aggregate_round(task_id, 2).record
     assert fetched == [2]  # round 1's updates come from its own posting, not from IPFS again
-    assert second is not None
-    print(f"round 2: flags {second.flags}, phis {second.phis}, reputations {second.reputations_after}")
-    assert second.flags[attacker] & 2 == 0 and second.weights[attacker] == 0  # submitted, dropped
-    assert all(second.flags[i] & 2 and second.weights[i] > 0 for i in honest)
-    assert second.phis[attacker] <= -ONE // 4 < 0 < min(second.phis[i] for i in honest)  # capped at missing_score
-    assert (replayed.flags, replayed.weights, replayed.phis) == (second.flags, second.weights, second.phis)
-
-    market.submit_all(3)
-    third = market.aggregator.aggregate_round(task_id, 3).record
-    assert third is not None and all(third.flags[i] & 2 for i in honest)
-    info = contract.get_task(task_id)
-    assert info.removed_mask == 1 << attacker and info.slashed_mask == 1 << attacker
-
-    report = audit_task(contract, market.files, task_id, market.validation)
-    assert report.passed, report.failures()
+    assert_dropped_at_quarter(second, replayed, attacker, honest)
+    assert_last_round_removes(market, 3, attacker, honest)

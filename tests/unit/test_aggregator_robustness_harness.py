@@ -22,7 +22,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -76,10 +76,19 @@ def test_v9_sizes_the_norm_rule_by_the_data_behind_each_update(robustness) -> No
 
 def test_v10_scores_dropped_rows_below_a_sender_of_nothing(robustness) -> None:
     for dataset in ("digits", "breast_cancer"):
-        v9, v10 = robustness.aggregation_spec(dataset, "v9"), robustness.aggregation_spec(dataset)
+        v9, v10 = robustness.aggregation_spec(dataset, "v9"), robustness.aggregation_spec(dataset, "v10")
         assert v10["rules"] == v9["rules"]
         assert v10["reputation"] == {**v9["reputation"], "missing_score": robustness.DROPPED_SCORE}
         assert build_pipeline(v10).reputation_options["missing_score"] < 0
+
+
+def test_v11_tries_updates_on_the_validation_set_only_on_two_classes(robustness) -> None:
+    v10, v11 = robustness.aggregation_spec("breast_cancer", "v10"), robustness.aggregation_spec("breast_cancer")
+    assert v11["rules"] == [*v10["rules"][:-1], robustness.OVERSHOOT, v10["rules"][-1]]
+    assert v11["rules"][-1]["name"] == "clip" and v11["reputation"] == v10["reputation"]
+    assert build_pipeline(v11).needs_validation and not build_pipeline(v10).needs_validation
+    assert robustness.OVERSHOOT["outlier_score"] == "capped"
+    assert robustness.aggregation_spec("digits", "v11") == robustness.aggregation_spec("digits", "v10")
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:

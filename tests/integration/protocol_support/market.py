@@ -8,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from aggregator.fixedpoint import ONE
+from aggregator.record import RoundRecord
 from aggregator.round import RoundAggregator
+from client.audit import audit_task
 from client.data_owner import DataOwner, UpdateTransform
 from client.owner import PublishedTask, TaskTerms, publish_task
 from marketplace.chain.marketplace_contract import MarketplaceContract
@@ -106,6 +109,7 @@ def build_market(
     verifier: str | None = None,
     rule_version: str = "rffl-v2",
     rules_overrides: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> ProtocolMarket:
     data, schema = load_builtin(dataset)
     train, validation, _ = split_holdout(data, val_fraction=0.2, test_fraction=0.2, seed=0)
@@ -123,7 +127,7 @@ def build_market(
             aggregator_public_key=key_to_hex(public),
             scale_bits=12,
             bound=rules.bound,
-            training={"epochs": 2, "lr": 0.1},
+            training=training or {"epochs": 2, "lr": 0.1},
             protocol=rules.to_dict(),
         )
 
@@ -147,3 +151,28 @@ def build_market(
     return ProtocolMarket(
         published, marketplace, aggregator, private, members, transforms, files, validation, terms, stake * count
     )
+
+
+def assert_dropped_at_quarter(
+    record: RoundRecord | None, replayed: RoundRecord, attacker: int, honest: list[int]
+) -> None:
+    """The attacker's update was received and dropped, scoring the task's missing_score -1/4 (below every honest
+    owner's positive score), honest owners were kept, and a restarted aggregator planned the same round."""
+    assert record is not None
+    print(f"round {record.round}: flags {record.flags}, phis {record.phis}, reputations {record.reputations_after}")
+    assert record.flags[attacker] & 2 == 0 and record.weights[attacker] == 0  # submitted, dropped
+    assert all(record.flags[i] & 2 and record.weights[i] > 0 for i in honest)
+    assert record.phis[attacker] <= -ONE // 4 < 0 < min(record.phis[i] for i in honest)
+    assert (replayed.flags, replayed.weights, replayed.phis) == (record.flags, record.weights, record.phis)
+
+
+def assert_last_round_removes(market: ProtocolMarket, round_: int, attacker: int, honest: list[int]) -> None:
+    """Round `round_` (the task's last) keeps every honest owner, the attacker ends removed and slashed, and the
+    whole task passes the audit."""
+    market.submit_all(round_)
+    last = market.aggregator.aggregate_round(market.task_id, round_).record
+    assert last is not None and all(last.flags[i] & 2 for i in honest)
+    info = market.owner.get_task(market.task_id)
+    assert info.removed_mask == 1 << attacker and info.slashed_mask == 1 << attacker
+    report = audit_task(market.owner, market.files, market.task_id, market.validation)
+    assert report.passed, report.failures()
