@@ -10,9 +10,9 @@ the same owners and attacks. Shapley accuracy: GTG-Shapley against exact values 
 rounds with n = 10. Prints tables and writes benchmarks/results/robustness.json.
 
 Owners train as the product's clients do (5 local epochs, lr 0.1, momentum 0.9, batch 32;
---epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v10 by default (--spec).
+--epochs/--lr/--momentum/--batch-size change it); the pipeline is spec v11 by default (--spec).
 
-    python benchmarks/robustness.py --workers 2 --coalition weighted  # full grid (≈ 22 min on 2 shared cores)
+    python benchmarks/robustness.py --workers 2 --coalition weighted  # full grid (7-10 min on 2 cores)
     python benchmarks/robustness.py --quick    # smoke run (≈ 1 min)
 """
 

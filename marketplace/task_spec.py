@@ -184,7 +184,7 @@ class ProtocolSpec:
     missing_score: what a live owner that sent nothing valid scores, and, with capped scores, the most a row
         the filters dropped scores: min(cos, missing_score). In [-1, 0], exact like alpha; "0" (the default) is
         a sender of nothing. A negative value lowers a dropped owner's reputation every round it is dropped,
-        so at a slow α it leaves within a removal window (the research path's spec v10 uses -0.25). Pedersen
+        so at a slow α it leaves within a removal window (the research path's specs v10 and v11 use -0.25). Pedersen
         or unverified tasks only: Groth16 rule versions prove 0.
     """
 
