@@ -248,8 +248,6 @@ class RoundAggregator:
             self.rffl.start(senders)
             reference = self.rffl.base_weights(senders, [int(s) for s in sizes])
         history = self.history.updates if self.pipeline.needs_history else None
-        if self.pipeline.needs_validation and (model is None or validation_loss is None):
-            raise ValueError("a rule of this pipeline needs the global model and the validation loss")
         ctx = RoundContext(tuple(senders), sizes, reference, expected_attackers, seed, history, model, validation_loss)
         batch = UpdateBatch.from_updates(updates, kept=active)
         outcome = self.pipeline.filter(batch, ctx)

@@ -154,10 +154,10 @@ def previous_updates(agg: RoundAggregator, task_id: int, round_: int, owners: Co
     aggregator posted last is taken from memory (the updates it used, already checked)."""
     history: dict[str, np.ndarray] = {}
     missing = set(owners)
+    posted_round, posted = agg.posted_updates.get(task_id, (0, {}))
     for earlier in range(round_ - 1, 0, -1):
         if not missing:
             break
-        posted_round, posted = agg.posted_updates.get(task_id, (0, {}))
         accepted = posted if posted_round == earlier else collect(agg, task_id, earlier).accepted
         for index, update in accepted.items():
             if index in missing:
