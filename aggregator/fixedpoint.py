@@ -202,10 +202,11 @@ def rffl_round(
     model delta (RFFL's u = Σ r_i·clip(Δ_i) with Σ r = 1 over the kept rows).
     φ_i = trunc(ONE·cos(q_i, ū)) for active rows that submitted, `missing_fp` (0 by default) for active rows
     that did not.
-    `capped` (rule version rffl-v3): a row the filters dropped scores min(φ_i, missing_fp), no better than a
+    `capped` (rule versions rffl-v3, rffl-v4): a row the filters dropped scores min(φ_i, missing_fp), no better than a
     sender of nothing, since a dropped update gave the model nothing; otherwise a boosted copy of an honest step
     keeps the honest cosine and the top reputation while it is filtered round after round.
-    `missing_fp` ≤ 0: 0 in every circuit; a Pedersen or unverified task's missing_score may set it lower.
+    `missing_fp` ≤ 0: 0 in rule versions rffl-v1 to rffl-v3, a task parameter under rffl-v4 and in a Pedersen or
+    unverified task (missing_score).
     """
     if not -ONE <= missing_fp <= 0:
         raise ValueError(f"missing_fp must lie in [-ONE, 0], got {missing_fp}")
@@ -229,8 +230,8 @@ def rffl_round(
         (cosine(dot, sq, aggregate_sq) if sub else missing_fp) if a else 0
         for dot, sq, a, sub in zip(dots, squared, active, submitted, strict=True)
     ]
-    if capped:
-        phis = [p if k else min(p, missing_fp) for p, k in zip(phis, kept, strict=True)]
+    if capped:  # an owner that is gone scores nothing, as in every circuit
+        phis = [p if k or not a else min(p, missing_fp) for p, k, a in zip(phis, kept, active, strict=True)]
     updated = [
         reputation_step(int(r), phi, alpha_fp) if a else 0 for r, phi, a in zip(reputations, phis, active, strict=True)
     ]

@@ -214,7 +214,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     else:
         base = list(before)
     live = [i for i in range(n) if submitted[i] and active[i]]
-    pipeline = filter_pipeline(rules)  # rffl-v2/v3 allow no pipeline filter
+    pipeline = filter_pipeline(rules)  # rffl-v2 to v4 allow no pipeline filter
     history = None
     if pipeline is not None and pipeline.needs_history and live:
         history = previous_updates(agg, task_id, round_, live, spec.scale_bits)
@@ -225,7 +225,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
         trial = (theta, _validation_loss(agg, spec))
     kept_rows = _kept(pipeline, q, live, sizes, base, spec.scale_bits, history, trial)
     kept = [i in kept_rows for i in range(n)]
-    if rules.linked or rules.fixed_filters:  # the protocol's own filters: what rffl-v2/v3 prove, else unproven
+    if rules.linked or rules.fixed_filters:  # the protocol's own filters: what rffl-v2 to v4 prove, else unproven
         live_rows = [submitted[i] and active[i] for i in range(n)]
         own = fixedpoint.filtered_rows(q, live_rows, base, rules.filter_threshold_fp, rules.norm_ratio_sq_fp)
         kept = [k and o for k, o in zip(kept, own, strict=True)]

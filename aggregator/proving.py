@@ -37,10 +37,10 @@ def circuit_shape(n: int, d: int, rules: ProtocolSpec) -> CircuitShape:
 
 
 def circuit_spec(rule_version: str = "rffl-v1"):  # type: ignore[no-untyped-def]
-    """The zk.groth16.keys.CircuitSpec of a rule version (rffl-v1, rffl-v2 or rffl-v3)."""
-    from zk.groth16.keys import RULES_V1, RULES_V2, RULES_V3
+    """The zk.groth16.keys.CircuitSpec of a rule version (rffl-v1 to rffl-v4)."""
+    from zk.groth16.keys import RULES_V1, RULES_V2, RULES_V3, RULES_V4
 
-    specs = {spec.version: spec for spec in (RULES_V1, RULES_V2, RULES_V3)}
+    specs = {spec.version: spec for spec in (RULES_V1, RULES_V2, RULES_V3, RULES_V4)}
     if rule_version not in specs:
         raise ValueError(f"unknown rule version {rule_version!r}; known: {', '.join(specs)}")
     return specs[rule_version]
@@ -104,10 +104,10 @@ def link_round(
 
 
 def linked_rule(rules: ProtocolSpec):  # type: ignore[no-untyped-def]
-    """The zk.groth16.linked.LinkedRule of an rffl-v2 or rffl-v3 task: its version, τ and K."""
+    """The zk.groth16.linked.LinkedRule of an rffl-v2, rffl-v3 or rffl-v4 task: its version, τ, K and M."""
     from zk.groth16.linked import LinkedRule
 
-    return LinkedRule(rules.rule_version, rules.filter_threshold_fp, rules.norm_ratio_sq_fp)
+    return LinkedRule(rules.rule_version, rules.filter_threshold_fp, rules.norm_ratio_sq_fp, rules.missing_score_fp)
 
 
 def prove_linked_rules(

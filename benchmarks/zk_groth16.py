@@ -6,6 +6,7 @@ verify time (groth16py and py_ecc) and on-chain verify gas. Writes a table and b
     .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v2 --sizes 3x16 10x4096   # + filter + link
     .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v2 --projection 256 --sizes 10x100000  # SCALING Path 1
     .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v3 --sizes 10x650 --fresh   # + norm filter (k = 2)
+    .venv/bin/python benchmarks/zk_groth16.py --rules rffl-v4 --sizes 10x650 --fresh   # + missing score (-1/4)
 
 Each size runs in its own process so peak memory (ru_maxrss) is per size. Keys are cached
 (zk.groth16.keys), so a rerun skips setup; pass --fresh to time the setup again.
@@ -30,6 +31,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchm
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "zk_groth16.json"
 DEFAULT_SIZES = ["3x16", "3x64", "10x256", "10x1024", "10x4096"]
+VERSIONS = ("rffl-v1", "rffl-v2", "rffl-v3", "rffl-v4")
 
 
 def _cpu() -> float:
@@ -122,8 +124,8 @@ def measure_one(n: int, d: int, fresh: bool, chain: bool) -> dict:
 
 
 def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool, version: str = "rffl-v2") -> dict:
-    """Rule version rffl-v2 (rules + proven cosine filter + Poseidon↔Pedersen link) or rffl-v3 (+ the proven norm
-    filter at k = 2, capped scores): prove, link proof, gas."""
+    """Rule version rffl-v2 (rules + proven cosine filter + Poseidon↔Pedersen link), rffl-v3 (+ the proven norm
+    filter at k = 2, capped scores) or rffl-v4 (+ the missing score -1/4): prove, link proof, gas."""
     import dataclasses
 
     from aggregator.fixedpoint import ONE
@@ -143,13 +145,15 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool, ve
     from zk.pedersen import aggregate_commitment, commit, random_blinding
 
     shape = CircuitShape(n, d, value_bits)
-    rule = LinkedRule(version, ONE // 4, 4 * ONE if version == "rffl-v3" else 0)
+    capped = version in ("rffl-v3", "rffl-v4")
+    rule = LinkedRule(version, ONE // 4, 4 * ONE if capped else 0, -ONE // 4 if version == "rffl-v4" else 0)
     keys, figures = _keys(shape, fresh, rule.spec)
     rnd = sample_round(shape)
     rnd = dataclasses.replace(rnd, kept=filter_decision(rnd, rule))
     blindings = [random_blinding() for _ in range(n)]
     commitments = [commit(row, b) for row, b in zip(rnd.q, blindings, strict=True)]
-    model = aggregate_commitment(commitments, build_witness(shape, rnd, capped=rule.capped).statement.weights)
+    witness = build_witness(shape, rnd, capped=rule.capped, missing_fp=rule.missing_fp)
+    model = aggregate_commitment(commitments, witness.statement.weights)
     result, prove_cpu = _timed_prove(lambda: prove_linked_round(keys, rnd, commitments, model, rule))
     ls = result.witness.linked
     start = time.perf_counter()
@@ -256,8 +260,8 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="*", default=DEFAULT_SIZES, help="NxD entries")
     parser.add_argument("--fresh", action="store_true", help="redo the setup even if keys are cached")
     parser.add_argument("--no-chain", action="store_true", help="skip the on-chain gas measurement")
-    parser.add_argument("--rules", choices=["rffl-v1", "rffl-v2", "rffl-v3"], default="rffl-v1", help="rule version")
-    parser.add_argument("--value-bits", type=int, default=16, help="|q| < 2^value_bits (rffl-v2/v3 only)")
+    parser.add_argument("--rules", choices=VERSIONS, default="rffl-v1", help="rule version")
+    parser.add_argument("--value-bits", type=int, default=16, help="|q| < 2^value_bits (rffl-v2 to v4 only)")
     parser.add_argument("--projection", type=int, default=0, help="rffl-v2 on an m-row random projection (m)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,7 +270,7 @@ def main() -> int:
         row = measure_projection(n, d, args.projection, args.fresh, not args.no_chain)
         print("RESULT " + json.dumps(row), flush=True)
         return 0
-    if args.one and args.rules in ("rffl-v2", "rffl-v3"):
+    if args.one and args.rules != "rffl-v1":
         n, d = (int(x) for x in args.one.split("x"))
         row = measure_one_v2(n, d, args.fresh, args.value_bits, not args.no_chain, args.rules)
         print("RESULT " + json.dumps(row), flush=True)
@@ -297,8 +301,7 @@ def main() -> int:
         rows.sort(key=ident)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         note = json.loads(RESULTS.read_text()).get("note", "") if RESULTS.exists() else ""
-        versions = ["rffl-v1", "rffl-v2", "rffl-v3"]
-        payload = {"benchmark": "zk_groth16", "rule_versions": versions, "rows": rows, "note": note}
+        payload = {"benchmark": "zk_groth16", "rule_versions": list(VERSIONS), "rows": rows, "note": note}
         RESULTS.write_text(json.dumps(payload, indent=2))
         keys = ("constraints", "setup_s", "prove_s", "prove_and_witness_cpu_s", "peak_rss_mib", "proving_key_mib")
         keys += ("link_proof_s", "link_verify_mcl_s", "verify_py_ecc_s", "groth16_verify_gas")

@@ -7,15 +7,16 @@ Per round (`audit_round` on the gathered `RoundEvidence`, so tests can tamper wi
   is exactly θ_prev + ⌊S/D⌋·2^-scale;
 - rules: weights, reputations, removals recomputed in aggregator.fixedpoint from the published clip factors,
   cosines and flags; the Poseidon statement digest matches the proof's digest and the on-chain commitments;
-- proof: the Groth16 pairing check with py_ecc against the task's published verifying key (rffl-v2/v3: with the link
+- proof: the Groth16 pairing check with py_ecc against the task's published verifying key (rffl-v2 to v4: with the link
   seed re-derived from the on-chain Pedersen commitments, the model commitment and the proof's digest);
-- link (rffl-v2/v3): the record's Σ-proof that the Pedersen-committed updates evaluate to the proof's t at that seed,
+- link (rffl-v2 to v4): the record's Σ-proof that the Pedersen-committed updates evaluate to the proof's t at that seed,
   i.e. that the rules proof ran on exactly the updates whose weighted sum the chain checked (zk.auditor_link);
 - contributions: Shapley recomputed from the published coalition utilities (v(∅) re-evaluated when the
   validation set is given); payouts: every RewardCredited equals pool·c_i/Σc.
 What it cannot check: the clip factors and cosines themselves (they need the sealed updates: the Groth16
 proof covers them, under rffl-v2 also the kept flags of the cosine filter, under rffl-v3 also those of the norm
-filter and the capped scores of dropped rows) and coalition utilities other than
+filter and the capped scores of dropped rows, under rffl-v4 with the task's missing score) and coalition utilities
+other than
 v(∅) (a dispute with the arbiter covers those).
 """
 
@@ -182,7 +183,7 @@ def audit_round(
     if rules.proof == "groth16":
         if verifying_key is None:
             checks.append(_check("rules proof (Groth16)", False, "", "no verifying key to check the proof with"))
-        elif rules.linked:  # rffl-v2/v3: the seed is re-derived from the on-chain commitments, as the adapter does
+        elif rules.linked:  # rffl-v2 to v4: the seed is re-derived from the on-chain commitments, as the adapter does
             checks.append(check_linked_rules_proof(verifying_key, ev.proof, list(e.weights), ev.commitments,
                                                    e.model_commitment, version=rules.rule_version))  # fmt: skip
         else:
@@ -263,8 +264,8 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray, last_
 
 
 def _link_check(ev: RoundEvidence, spec: TaskSpec) -> Check:
-    """rffl-v2/v3: the record's Σ-proof shows that the Pedersen-committed updates (on chain) evaluate, at the seed the
-    adapter derived from them, to the t the Groth16 proof carries: the rules ran on exactly those updates."""
+    """rffl-v2 to v4: the record's Σ-proof shows that the Pedersen-committed updates (on chain) evaluate, at the seed
+    the adapter derived from them, to the t the Groth16 proof carries: the rules ran on exactly those updates."""
     rules, rec = spec.rules, ev.record
     assert rules is not None and rec is not None
     name = "poseidon-pedersen link"

@@ -97,7 +97,7 @@ def publish_task(
     `make_spec` receives the validation set's CID, which the spec must name. A spec with protocol rules gets
     its verifier here unless `terms.verifier` names one to reuse: the Pedersen verifier (proof "pedersen") or,
     over it, the Groth16 adapter of the spec's rule version (proof "groth16": LinkedRulesRoundVerifier for
-    rffl-v2, the default, and rffl-v3, RulesRoundVerifier for rffl-v1; UNSAFE single-party setup, keys cached;
+    rffl-v2, the default, rffl-v3 and rffl-v4, RulesRoundVerifier for rffl-v1; UNSAFE single-party setup, keys cached;
     the circuit is fixed to n = max_participants, so min_participants must equal it). The published spec names
     the rule version and the verifying key's CID, so auditors know which circuit and checks apply.
     """

@@ -123,12 +123,15 @@ PROOF_MODES = ("groth16", "pedersen", "none")
 DROPPED_SCORES = ("cosine", "capped")
 #: Groth16 rule versions (zk/groth16): rffl-v1 (rules over Poseidon commitments, unproven `kept` flags),
 #: rffl-v2 (rffl-v1 + the proven cosine filter + the Poseidon <-> Pedersen link, LinkedRulesRoundVerifier) and
-#: rffl-v3 (rffl-v2 + the proven norm-ratio filter + capped scores for dropped rows, the same adapter).
-RULE_VERSIONS = ("rffl-v1", "rffl-v2", "rffl-v3")
+#: rffl-v3 (rffl-v2 + the proven norm-ratio filter + capped scores for dropped rows, the same adapter) and
+#: rffl-v4 (rffl-v3 + the missing score, which rffl-v3 proves at 0).
+RULE_VERSIONS = ("rffl-v1", "rffl-v2", "rffl-v3", "rffl-v4")
 DEFAULT_RULE_VERSION = "rffl-v2"
 #: Rule versions whose circuit proves the `kept` flags and is linked to the Pedersen commitments.
-LINKED_VERSIONS = ("rffl-v2", "rffl-v3")
-#: The only entry of `filters` rffl-v2 and rffl-v3 allow: RFFL's own clip (their filters are proven).
+LINKED_VERSIONS = ("rffl-v2", "rffl-v3", "rffl-v4")
+#: Rule versions that prove the norm-ratio filter and cap the scores of the rows the filters drop.
+CAPPED_VERSIONS = ("rffl-v3", "rffl-v4")
+#: The only entry of `filters` the linked versions allow: RFFL's own clip (their filters are proven).
 V2_FILTERS = ("clip",)
 
 
@@ -167,14 +170,15 @@ class ProtocolSpec:
     shapley: options of aggregator.shapley.round_shapley; contributions use the validation set.
     verifying_key_cid: the Groth16 verifying key (snarkjs JSON) on IPFS, for auditors.
     rule_version: the Groth16 circuit and verifier (proof "groth16" only): "rffl-v2" (default: rules, proven
-        cosine filter and the Poseidon <-> Pedersen link) or "rffl-v1" (older tasks); empty for other proofs.
+        cosine filter and the Poseidon <-> Pedersen link), "rffl-v3" (+ the proven norm filter, capped scores),
+        "rffl-v4" (+ a proven missing_score) or "rffl-v1" (older tasks); empty for other proofs.
     filter_threshold: the cosine filter τ in [-1, 1] (exact decimal or fraction, like alpha): row i is kept
         iff trunc(ONE·cos(q_i, ref)) ≥ ⌊τ·ONE⌋, ref the base-weighted mean of the live rows
-        (aggregator.fixedpoint.cosine_filter); "-1" keeps every live row. rffl-v2 and rffl-v3 prove it and allow
+        (aggregator.fixedpoint.cosine_filter); "-1" keeps every live row. rffl-v2 to rffl-v4 prove it and allow
         no other filter; a Pedersen or unverified task runs it unproven.
     norm_ratio: the norm filter k (0, the default, is off; else ≥ 1, exact like alpha): a live row is dropped
         when ‖q_i‖ > k × the lower median norm of the round's live rows (aggregator.fixedpoint.norm_ratio_filter);
-        rffl-v3 proves it, a Pedersen or unverified task runs it unproven. Under rffl-v3, and in a Pedersen or
+        rffl-v3 and rffl-v4 prove it, a Pedersen or unverified task runs it unproven. Under them, and in a Pedersen or
         unverified task that sets τ or k, every dropped row scores min(cos, missing_score) (fixedpoint.rffl_round
         capped).
     dropped_score: how RFFL scores a row the filters dropped, in a Pedersen or unverified task: "cosine" (the
@@ -185,7 +189,7 @@ class ProtocolSpec:
         the filters dropped scores: min(cos, missing_score). In [-1, 0], exact like alpha; "0" (the default) is
         a sender of nothing. A negative value lowers a dropped owner's reputation every round it is dropped,
         so at a slow α it leaves within a removal window (the research path's specs v10 and v11 use -0.25). Pedersen
-        or unverified tasks only: Groth16 rule versions prove 0.
+        or unverified tasks, and Groth16 rule version rffl-v4 (which proves it; the others prove 0).
     """
 
     proof: str = "pedersen"
@@ -217,8 +221,8 @@ class ProtocolSpec:
                                 f"got {self.dropped_score!r}")  # fmt: skip
         if self.dropped_score != "cosine" and self.proof == "groth16":
             raise TaskSpecError("protocol dropped_score applies to proof pedersen or none only: a Groth16 task's "
-                                "rule version fixes it (rffl-v3 caps dropped rows)",
-                                hint='drop dropped_score, or choose rule_version "rffl-v3"')  # fmt: skip
+                                "rule version fixes it (rffl-v3 and rffl-v4 cap dropped rows)",
+                                hint='drop dropped_score, or choose rule_version "rffl-v3" or "rffl-v4"')  # fmt: skip
         self._check_missing_score()
         if not 1 <= int(self.value_bits) <= 39:
             raise TaskSpecError(f"protocol value_bits must be in 1..39, got {self.value_bits!r}")
@@ -252,13 +256,13 @@ class ProtocolSpec:
             if unproven:
                 raise TaskSpecError(
                     f"rule_version {version} proves its own filters (filter_threshold"
-                    f"{', norm_ratio' if version == 'rffl-v3' else ''}) and cannot prove filter(s) "
+                    f"{', norm_ratio' if version in CAPPED_VERSIONS else ''}) and cannot prove filter(s) "
                     f"{', '.join(unproven)}",
                     hint='drop them and set filter_threshold, or choose rule_version "rffl-v1"',
                 )
         elif threshold != -1 and version:
             raise TaskSpecError(
-                f"protocol filter_threshold applies to rule versions rffl-v2 and rffl-v3 and to proof pedersen or "
+                f"protocol filter_threshold applies to rule versions rffl-v2 to rffl-v4 and to proof pedersen or "
                 f"none only (this task: {version})",
                 hint="use `filters` for the robust rules of rffl-v1",
             )
@@ -270,10 +274,10 @@ class ProtocolSpec:
         if ratio != 0 and (ratio < 1 or ratio > 64):
             raise TaskSpecError(f"protocol norm_ratio must be 0 (off) or in [1, 64], got {raw!r}",
                                 hint="3 drops updates over 3 × the round's median norm")  # fmt: skip
-        if ratio != 0 and version not in ("rffl-v3", ""):
+        if ratio != 0 and version not in (*CAPPED_VERSIONS, ""):
             raise TaskSpecError(
-                f"protocol norm_ratio applies to rule_version rffl-v3 and to proof pedersen or none only (this "
-                f"task: {version})",
+                f"protocol norm_ratio applies to rule versions rffl-v3 and rffl-v4 and to proof pedersen or none only "
+                f"(this task: {version})",
                 hint='set rule_version = "rffl-v3", or use the norm_outlier filter of rffl-v1',
             )
         object.__setattr__(self, "norm_ratio", str(raw))
@@ -284,36 +288,37 @@ class ProtocolSpec:
         if not -1 <= score <= 0:
             raise TaskSpecError(f"protocol missing_score must lie in [-1, 0], got {raw!r}",
                                 hint='"-1/4": a dropped or missing update lowers its owner\'s reputation')  # fmt: skip
-        if score != 0 and self.proof == "groth16":
-            raise TaskSpecError("protocol missing_score applies to proof pedersen or none only: a Groth16 task's "
-                                "rule version proves a score of 0", hint="drop missing_score")  # fmt: skip
+        if score != 0 and self.proof == "groth16" and self.rule_version != "rffl-v4":
+            raise TaskSpecError(f"protocol missing_score applies to proof pedersen or none and to rule version "
+                                f"rffl-v4 only: {self.rule_version} proves a score of 0",
+                                hint='drop missing_score, or choose rule_version "rffl-v4"')  # fmt: skip
         object.__setattr__(self, "missing_score", str(raw))
 
     @property
     def missing_score_fp(self) -> int:
-        """missing_score in the fixed point of aggregator.fixedpoint: ⌊s·ONE⌋ (0 for Groth16 tasks)."""
+        """missing_score in the fixed point of aggregator.fixedpoint: ⌊s·ONE⌋ (0 for Groth16 tasks before rffl-v4)."""
         from aggregator.fixedpoint import to_fixed
 
         return to_fixed(Fraction(self.missing_score))
 
     @property
     def linked(self) -> bool:
-        """True for rffl-v2 and rffl-v3: the Groth16 proof decides `kept` and is bound to the Pedersen
+        """True for rffl-v2 to rffl-v4: the Groth16 proof decides `kept` and is bound to the Pedersen
         commitments (zk/groth16/linked.py)."""
         return self.proof == "groth16" and self.rule_version in LINKED_VERSIONS
 
     @property
     def fixed_filters(self) -> bool:
         """A Pedersen or unverified task that runs the protocol's own filters (filter_threshold, norm_ratio:
-        aggregator.fixedpoint.filtered_rows), unproven; rffl-v2 and rffl-v3 prove the same integers."""
+        aggregator.fixedpoint.filtered_rows), unproven; rffl-v2 to rffl-v4 prove the same integers."""
         return self.proof != "groth16" and (Fraction(self.filter_threshold) != -1 or Fraction(self.norm_ratio) != 0)
 
     @property
     def capped(self) -> bool:
-        """Rows the filters drop score min(cos, missing_score) (aggregator.fixedpoint.rffl_round): rffl-v3, tasks
-        with fixed_filters, and Pedersen or unverified tasks that ask for it (dropped_score)."""
-        rffl_v3 = self.proof == "groth16" and self.rule_version == "rffl-v3"
-        return rffl_v3 or self.fixed_filters or self.dropped_score == "capped"
+        """Rows the filters drop score min(cos, missing_score) (aggregator.fixedpoint.rffl_round): rffl-v3 and
+        rffl-v4, tasks with fixed_filters, and Pedersen or unverified tasks that ask for it (dropped_score)."""
+        proven = self.proof == "groth16" and self.rule_version in CAPPED_VERSIONS
+        return proven or self.fixed_filters or self.dropped_score == "capped"
 
     @property
     def norm_ratio_sq_fp(self) -> int:
@@ -365,7 +370,7 @@ class ProtocolSpec:
                 "filter_threshold": self.filter_threshold,
             }
             | ({} if self.removal_rounds is None else {"removal_rounds": self.removal_rounds})
-            | ({"norm_ratio": self.norm_ratio} if self.rule_version == "rffl-v3" or self.fixed_filters else {})
+            | ({"norm_ratio": self.norm_ratio} if self.rule_version in CAPPED_VERSIONS or self.fixed_filters else {})
             | ({} if self.dropped_score == "cosine" else {"dropped_score": self.dropped_score})
             | ({} if Fraction(self.missing_score) == 0 else {"missing_score": self.missing_score})
         )

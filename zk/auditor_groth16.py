@@ -126,7 +126,7 @@ def check_linked_rules_proof(
     label: str = "",
     version: str = "rffl-v2",
 ) -> Check:
-    """Audit a linked (rffl-v2 or rffl-v3) proof (`LinkedRoundProof.to_bytes()`, 320 bytes): the seed is recomputed
+    """Audit a linked (rffl-v2 to rffl-v4) proof (`LinkedRoundProof.to_bytes()`, 320 bytes): the seed is recomputed
     from the Pedersen commitments, the model commitment and the digest, exactly as LinkedRulesRoundVerifier does."""
     from zk.groth16.linked import LINKED_PROOF_BYTES, LinkedRoundProof, link_seed, public_hash_v2
 

@@ -17,6 +17,7 @@ from marketplace.chain.erc20 import Erc20
 from marketplace.chain.events import Withdrawn
 from marketplace.chain.marketplace_contract import TaskStatus
 from marketplace.errors import FedmarketError
+from marketplace.task_spec import LINKED_VERSIONS
 from marketplace.updates import unpack_model
 
 task_app = typer.Typer(help="Publish, follow and close training tasks; browse open ones.", no_args_is_help=True)
@@ -61,7 +62,7 @@ def publish(
     if loaded.protocol is not None and loaded.protocol.proof == "groth16":
         state.note("deploying the Groth16 rules verifier: the UNSAFE single-party setup runs once per circuit shape "
                    "(minutes for a few hundred parameters), then is cached")  # fmt: skip
-    if rule_version in ("rffl-v2", "rffl-v3") and terms.dispute_window == 0:
+    if rule_version in LINKED_VERSIONS and terms.dispute_window == 0:
         state.note(f"[yellow]warning[/yellow]: {rule_version}'s commitment link is checked by auditors, not by the "
                    "chain; with dispute_window = 0 a failed audit cannot stop a payout (see \\[task])")  # fmt: skip
     with state.working("publishing"):

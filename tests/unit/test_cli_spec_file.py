@@ -163,8 +163,13 @@ def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_p
     v3 = load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v3"\n'
                                                  'norm_ratio = 2.5\n'))  # fmt: skip
     assert v3.protocol is not None and v3.protocol.norm_ratio == "2.5" and v3.protocol.capped
-    with pytest.raises(SpecFileError, match="norm_ratio applies to rule_version rffl-v3 and to proof pedersen"):
+    with pytest.raises(SpecFileError, match="norm_ratio applies to rule versions rffl-v3 and rffl-v4 and to proof"):
         load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nnorm_ratio = 3\n'))
+    v4 = load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nrule_version = "rffl-v4"\n'
+                                                 'missing_score = "-1/4"\n'))  # fmt: skip
+    assert v4.protocol is not None and v4.protocol.missing_score_fp == -(1 << 18) and v4.protocol.capped
+    with pytest.raises(SpecFileError, match="missing_score applies to proof pedersen or none and to rule version"):
+        load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nmissing_score = "-1/4"\n'))
 
 
 def test_removal_rounds_sets_the_rffl_removal_window(tmp_path: Path) -> None:

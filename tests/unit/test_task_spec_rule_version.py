@@ -1,6 +1,6 @@
-"""ProtocolSpec.rule_version, filter_threshold, norm_ratio and dropped_score: rffl-v2 by default for Groth16 tasks
-(rffl-v3 adds the norm filter), rffl-v1 for specs published before rule versions existed, clear errors for anything
-else; the deterministic link Σ-proof of the round record."""
+"""ProtocolSpec.rule_version, filter_threshold, norm_ratio, dropped_score and missing_score: rffl-v2 by default for
+Groth16 tasks (rffl-v3 adds the norm filter, rffl-v4 a missing score), rffl-v1 for specs published before rule
+versions existed, clear errors for anything else; the deterministic link Σ-proof of the round record."""
 
 from __future__ import annotations
 
@@ -60,19 +60,29 @@ def test_a_pedersen_task_may_score_dropped_rows_below_nothing() -> None:
                              missing_score="-1/4")  # fmt: skip
     assert penalised.missing_score_fp == -ONE // 4 and penalised.to_dict()["missing_score"] == "-1/4"
     assert ProtocolSpec.from_dict(penalised.to_dict()) == penalised
-    assert ProtocolSpec(proof="groth16", missing_score="0").missing_score_fp == 0  # what the circuits prove
+    assert ProtocolSpec(proof="groth16", missing_score="0").missing_score_fp == 0  # what rffl-v1 to v3 prove
+
+
+def test_rffl_v4_proves_a_missing_score() -> None:
+    v4 = ProtocolSpec(proof="groth16", rule_version="rffl-v4", filter_threshold="0", norm_ratio="2",
+                      missing_score="-1/4")  # fmt: skip
+    assert v4.linked and v4.capped and v4.missing_score_fp == -ONE // 4 and v4.norm_ratio_sq_fp == 4 * ONE
+    assert v4.to_dict()["missing_score"] == "-1/4" and v4.to_dict()["norm_ratio"] == "2"
+    assert ProtocolSpec.from_dict(v4.to_dict()) == v4
+    plain = ProtocolSpec(proof="groth16", rule_version="rffl-v4")
+    assert plain.capped and plain.missing_score_fp == 0 and "missing_score" not in plain.to_dict()
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"proof": "groth16", "rule_version": "rffl-v4"}, "rule_version must be one of rffl-v1, rffl-v2, rffl-v3"),
+    [({"proof": "groth16", "rule_version": "rffl-v5"}, "must be one of rffl-v1, rffl-v2, rffl-v3, rffl-v4"),
      ({"proof": "pedersen", "rule_version": "rffl-v2"}, "needs proof"),
      ({"proof": "groth16", "filters": ({"name": "norm_outlier"},)}, "cannot prove filter"),
      ({"proof": "groth16", "filter_threshold": "1.5"}, r"must lie in \[-1, 1\]"),
      ({"proof": "groth16", "filter_threshold": "half"}, "must be a number"),
-     ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 and rffl-v3 and to proof"),
-     ({"proof": "groth16", "norm_ratio": "3"}, "rffl-v3 and to proof pedersen or none only"),
-     ({"proof": "groth16", "rule_version": "rffl-v1", "norm_ratio": "3"}, "rffl-v3 and to proof pedersen"),
+     ({"proof": "groth16", "rule_version": "rffl-v1", "filter_threshold": "0"}, "rffl-v2 to rffl-v4 and to proof"),
+     ({"proof": "groth16", "norm_ratio": "3"}, "rffl-v3 and rffl-v4 and to proof pedersen or none only"),
+     ({"proof": "groth16", "rule_version": "rffl-v1", "norm_ratio": "3"}, "rffl-v4 and to proof pedersen"),
      ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "0.5"}, r"0 \(off\) or in \[1, 64\]"),
      ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "65"}, r"0 \(off\) or in \[1, 64\]"),
      ({"proof": "groth16", "rule_version": "rffl-v3", "norm_ratio": "big"}, "must be 0 or a number"),
@@ -80,7 +90,10 @@ def test_a_pedersen_task_may_score_dropped_rows_below_nothing() -> None:
      ({"proof": "pedersen", "filters": ({"name": "near_duplicate", "twin_score": "capped"},)}, "capped reputation"),
      ({"proof": "pedersen", "dropped_score": "zero"}, "dropped_score must be one of cosine, capped"),
      ({"proof": "groth16", "rule_version": "rffl-v1", "dropped_score": "capped"}, "pedersen or none only"),
-     ({"proof": "groth16", "rule_version": "rffl-v3", "missing_score": "-1/4"}, "proves a score of 0"),
+     ({"proof": "groth16", "rule_version": "rffl-v3", "missing_score": "-1/4"}, "rffl-v3 proves a score of 0"),
+     ({"proof": "groth16", "missing_score": "-1/4"}, "rffl-v2 proves a score of 0"),
+     ({"proof": "groth16", "rule_version": "rffl-v4", "missing_score": "1/4"}, r"must lie in \[-1, 0\]"),
+     ({"proof": "groth16", "rule_version": "rffl-v4", "dropped_score": "capped"}, "pedersen or none only"),
      ({"proof": "pedersen", "missing_score": "0.1"}, r"must lie in \[-1, 0\]"),
      ({"proof": "pedersen", "missing_score": "-2"}, r"must lie in \[-1, 0\]"),
      ({"proof": "pedersen", "missing_score": "low"}, r"must be a number in \[-1, 0\]"),

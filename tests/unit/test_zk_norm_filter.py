@@ -107,7 +107,7 @@ def test_dishonest_rounds_have_no_proof(proven, monkeypatch) -> None:  # type: i
     monkeypatch.undo()
 
     real_build = linked.build_witness
-    monkeypatch.setattr(linked, "build_witness", lambda shape, r, capped=False: real_build(shape, r))
+    monkeypatch.setattr(linked, "build_witness", lambda shape, r, capped=False, missing_fp=0: real_build(shape, r))
     model = aggregate_commitment(commitments, build_witness(SHAPE, rnd).statement.weights)
     with pytest.raises(ProofRejected):  # the dropped row scored by its cosine, not capped
         prove_linked_round(keys, rnd, commitments, model, RULE)

@@ -64,6 +64,13 @@ RULES_V3 = CircuitSpec(
     "FedmarketRulesNormed",
     (CIRCUIT_FILE, CIRCUIT_DIR / "fedmarket_rules_v3.circom"),
 )
+#: rffl-v4: rffl-v3 plus a missing score M in [-1, 0] (a silent owner scores M, a dropped row min(φ, M)).
+RULES_V4 = CircuitSpec(
+    "rffl-v4",
+    CIRCUIT_DIR / "fedmarket_rules_v4.circom",
+    "FedmarketRulesScored",
+    (CIRCUIT_FILE, CIRCUIT_DIR / "fedmarket_rules_v4.circom"),
+)
 
 
 def source_hash(spec: CircuitSpec = RULES_V1) -> str:

@@ -28,7 +28,9 @@ The link is a random evaluation, with the challenge fixed by the chain after eve
 
 Rule version rffl-v3 (fedmarket_rules_v3.circom, same public input and adapter) adds to (a) the norm-ratio filter
 of aggregator.fixedpoint.norm_ratio_filter (K = ⌊k²·ONE⌋, in the digest after τ) and scores the rows the filters
-drop min(φ, 0) (fixedpoint.rffl_round, capped); `LinkedRule` names which rules a proof carries.
+drop min(φ, 0) (fixedpoint.rffl_round, capped); `LinkedRule` names which rules a proof carries. Rule version
+rffl-v4 (fedmarket_rules_v4.circom, the same again) proves a missing score M ∈ [−1, 0] in place of rffl-v3's 0:
+an active owner that sent nothing valid scores M, a dropped row min(φ, M), and −M·ONE ends the digest.
 
 Soundness, briefly: Groth16 binds t to the q_i behind the Poseidon commitments; the Σ-protocol's special
 soundness plus Pedersen binding (discrete log) bind t to the u_i behind the C_i. If q_i ≠ u_i for some
@@ -56,15 +58,17 @@ from aggregator.fixedpoint import ONE
 from zk.curve import CURVE_ORDER, INFINITY, Point
 from zk.generators import DEFAULT_TAG
 from zk.groth16.backend import prove_inputs
-from zk.groth16.keys import RULES_V2, RULES_V3, CircuitKeys, CircuitSpec
+from zk.groth16.keys import RULES_V2, RULES_V3, RULES_V4, CircuitKeys, CircuitSpec
 from zk.groth16.poseidon import chain_hash
 from zk.groth16.prover import PROOF_BYTES, ProofRejected, check_proof_bytes, proof_words
 from zk.groth16.rules import CircuitShape, RoundInputs, RoundStatement, RuleMismatch, Witness, build_witness
 
 RULE_VERSION = "rffl-v2"
 #: Heads of the digest chains (also in the circuits): statements of different rule versions never collide.
-RULE_TAGS = {version: int.from_bytes(f"fedmarket/{version}".encode(), "big") for version in ("rffl-v2", "rffl-v3")}
-SPECS: dict[str, CircuitSpec] = {"rffl-v2": RULES_V2, "rffl-v3": RULES_V3}
+SPECS: dict[str, CircuitSpec] = {"rffl-v2": RULES_V2, "rffl-v3": RULES_V3, "rffl-v4": RULES_V4}
+RULE_TAGS = {version: int.from_bytes(f"fedmarket/{version}".encode(), "big") for version in SPECS}
+#: Versions with the norm-ratio filter and capped scores for the rows the filters drop.
+CAPPED_VERSIONS = ("rffl-v3", "rffl-v4")
 #: K = ⌊k²·ONE⌋ must fit the circuit's range check (k ≤ 64).
 NORM_RATIO_BITS = fixedpoint.FRAC_BITS + 13
 _LINK_DOMAIN = b"fedmarket/link-sigma/v1"
@@ -74,11 +78,13 @@ _NONCE_DOMAIN = b"fedmarket/link-sigma/nonce/v1"
 @dataclass(frozen=True)
 class LinkedRule:
     """The rules a linked proof carries beyond rffl-v1: rffl-v2's cosine filter τ (fixed point); rffl-v3 adds the
-    norm-ratio filter K = ⌊k²·ONE⌋ (0: off) and capped scores for the rows the filters drop."""
+    norm-ratio filter K = ⌊k²·ONE⌋ (0: off) and capped scores for the rows the filters drop; rffl-v4 the missing
+    score M (fixed point, in [−ONE, 0]) that a silent owner scores and caps a dropped row (rffl-v3: 0)."""
 
     version: str = RULE_VERSION
     threshold: int = -ONE
     norm_ratio_sq: int = 0
+    missing_fp: int = 0
 
     def __post_init__(self) -> None:
         if self.version not in SPECS:
@@ -89,19 +95,26 @@ class LinkedRule:
             raise ValueError("rffl-v2 has no norm-ratio filter")
         if not 0 <= int(self.norm_ratio_sq) < 1 << NORM_RATIO_BITS:
             raise ValueError(f"norm_ratio_sq must lie in [0, 2^{NORM_RATIO_BITS})")
+        if not -ONE <= int(self.missing_fp) <= 0:
+            raise ValueError("missing_fp must lie in [-ONE, 0]")
+        if self.version != "rffl-v4" and self.missing_fp:
+            raise ValueError(f"{self.version} proves a missing score of 0; rffl-v4 proves others")
 
     @property
     def capped(self) -> bool:
-        return self.version == "rffl-v3"
+        return self.version in CAPPED_VERSIONS
 
     @property
     def spec(self) -> CircuitSpec:
         return SPECS[self.version]
 
     def digest_tail(self) -> list[int]:
-        """What the version appends to rffl-v1's digest inputs: τ (mod r), then (rffl-v3) K."""
+        """What the version appends to rffl-v1's digest inputs: τ (mod r), then (rffl-v3, rffl-v4) K, then
+        (rffl-v4) −M."""
         tail = [int(self.threshold) % CURVE_ORDER]
-        return [*tail, int(self.norm_ratio_sq)] if self.version == "rffl-v3" else tail
+        if self.capped:
+            tail.append(int(self.norm_ratio_sq))
+        return [*tail, -int(self.missing_fp)] if self.version == "rffl-v4" else tail
 
 
 def as_rule(rule: LinkedRule | int) -> LinkedRule:
@@ -127,15 +140,15 @@ def filter_weights(rnd: RoundInputs) -> list[int]:
 
 def filter_decision(rnd: RoundInputs, rule: LinkedRule | int) -> list[bool]:
     """kept_i: active, submitted and fixedpoint.filtered_rows keeps row i (the cosine filter at τ; under rffl-v3
-    also the norm-ratio filter at K, which rffl-v2 rules hold at 0)."""
+    and rffl-v4 also the norm-ratio filter at K, which rffl-v2 rules hold at 0)."""
     rule = as_rule(rule)
     q = np.asarray(rnd.q).astype(np.int64)
     return fixedpoint.filtered_rows(q, _live(rnd), rnd.base_weights, rule.threshold, rule.norm_ratio_sq)
 
 
 def _median_hints(rnd: RoundInputs, rule: LinkedRule) -> dict[str, Any]:
-    """rffl-v3's norm filter: K, a one-hot pick of the live row holding the lower median |q|², and h, b with
-    2h + b = m − 1 (m live rows; h = b = 0 when m = 0)."""
+    """The norm filter of rffl-v3 and rffl-v4: K, a one-hot pick of the live row holding the lower median |q|², and
+    h, b with 2h + b = m − 1 (m live rows; h = b = 0 when m = 0)."""
     sq = fixedpoint.exact_squared_norms(np.asarray(rnd.q).astype(np.int64))
     live = _live(rnd)
     median = fixedpoint.lower_median([v for v, ok in zip(sq, live, strict=True) if ok])
@@ -429,7 +442,7 @@ def build_linked_witness(
     rule = as_rule(rule)
     if [bool(k) for k in rnd.kept] != filter_decision(rnd, rule):
         raise RuleMismatch("kept flags are not the filters' decision")
-    base = build_witness(shape, rnd, capped=rule.capped)
+    base = build_witness(shape, rnd, capped=rule.capped, missing_fp=rule.missing_fp)
     if len(commitments) != shape.n:
         raise ValueError("one Pedersen commitment per owner")
     digest = statement_digest(base.statement, rule)
@@ -437,8 +450,10 @@ def build_linked_witness(
     t = link_value(rnd.q, rnd.submitted, seed)
     linked = LinkedStatement(base.statement, seed, t, rule)
     inputs = dict(base.inputs) | _filter_hints(rnd, rule.threshold) | {"publicHash": linked.public_hash, "seed": seed}
-    if rule.version == "rffl-v3":
+    if rule.capped:
         inputs |= _median_hints(rnd, rule)
+    if rule.version == "rffl-v4":
+        inputs["missingNeg"] = -int(rule.missing_fp)
     return LinkedWitness(inputs, linked, base)
 
 

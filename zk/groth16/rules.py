@@ -184,9 +184,10 @@ def _check(cond: bool, what: str) -> None:
         raise RuleMismatch(what)
 
 
-def build_witness(shape: CircuitShape, rnd: RoundInputs, capped: bool = False) -> Witness:
+def build_witness(shape: CircuitShape, rnd: RoundInputs, capped: bool = False, missing_fp: int = 0) -> Witness:
     """All circuit inputs for one round, checked against aggregator.fixedpoint.rffl_round (`capped`: rffl-v3's
-    scores, min(φ, 0) for live rows that are not kept)."""
+    scores, min(φ, M) for live rows that are not kept; `missing_fp`: M, what an active row that sent nothing
+    scores, 0 but under rffl-v4)."""
     q = np.asarray(rnd.q)
     if q.shape != (shape.n, shape.d):
         raise ValueError(f"updates have shape {q.shape}, circuit expects {(shape.n, shape.d)}")
@@ -217,6 +218,7 @@ def build_witness(shape: CircuitShape, rnd: RoundInputs, capped: bool = False) -
         alpha_fp=rnd.alpha_fp,
         beta=beta,
         capped=capped,
+        missing_fp=missing_fp,
     )
     n, rows = shape.n, [[int(x) for x in row] for row in q.tolist()]
     sub = [int(bool(x)) for x in rnd.submitted]
@@ -259,8 +261,8 @@ def build_witness(shape: CircuitShape, rnd: RoundInputs, capped: bool = False) -
         cos_rem.append(cnum % cden)
         cos_s.append(math.isqrt(cos_t[-1]))
         sign = 1 if dots[i] >= 0 else -1
-        phi = act[i] * sub[i] * sign * cos_s[-1]
-        phis.append(min(phi, 0) if capped and not kept[i] else phi)
+        phi = (sign * cos_s[-1] if sub[i] else missing_fp) if act[i] else 0
+        phis.append(min(phi, missing_fp) if capped and act[i] and not kept[i] else phi)
     _check(phis == outcome.phis, "cosines")
 
     rep_num = [rnd.alpha_fp * r + (ONE - rnd.alpha_fp) * p for r, p in zip(rep0, phis, strict=True)]

@@ -24,9 +24,10 @@ from zk.groth16.prover import RoundProof
 
 VERIFIER_NAME = "FedmarketRulesGroth16Verifier"
 ADAPTER = "RulesRoundVerifier"
-#: The adapter for each rule version (rffl-v2 adds the Poseidon ↔ Pedersen link, zk/groth16/linked.py; rffl-v3
-#: has rffl-v2's public input, so the same adapter).
-ADAPTERS = {"rffl-v1": ADAPTER, "rffl-v2": "LinkedRulesRoundVerifier", "rffl-v3": "LinkedRulesRoundVerifier"}
+#: The adapter for each rule version (rffl-v2 adds the Poseidon ↔ Pedersen link, zk/groth16/linked.py; rffl-v3 and
+#: rffl-v4 have rffl-v2's public input, so the same adapter).
+LINKED_ADAPTER = "LinkedRulesRoundVerifier"
+ADAPTERS = {"rffl-v1": ADAPTER, "rffl-v2": LINKED_ADAPTER, "rffl-v3": LINKED_ADAPTER, "rffl-v4": LINKED_ADAPTER}
 VERIFY_GAS = 1_000_000  # set explicitly: estimateGas under-reports when the pairing runs out of gas (DESIGN §4)
 
 
@@ -87,7 +88,7 @@ class DeployedRules:
 
 def deploy(session: ChainSession, keys: CircuitKeys, pedersen_address: str) -> DeployedRules:
     """Deploy the task's verifier and its rule version's adapter (RulesRoundVerifier for rffl-v1,
-    LinkedRulesRoundVerifier for rffl-v2 and rffl-v3) pointing at it and at the Pedersen verifier."""
+    LinkedRulesRoundVerifier for rffl-v2 to rffl-v4) pointing at it and at the Pedersen verifier."""
     compiled = compile_verifier(verifier_source(keys))
     v_addr, v_receipt = session.deploy(compiled["abi"], compiled["bytecode"])
     artifact = load_artifact(ADAPTERS[keys.spec.version])

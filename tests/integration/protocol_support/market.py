@@ -19,7 +19,7 @@ from marketplace.chain.session import ChainSession
 from marketplace.data import Dataset, dirichlet_split, load_builtin, split_holdout
 from marketplace.models import ModelSpec
 from marketplace.task_files import TaskFiles
-from marketplace.task_spec import ProtocolSpec, TaskSpec
+from marketplace.task_spec import CAPPED_VERSIONS, LINKED_VERSIONS, ProtocolSpec, TaskSpec
 from marketplace.updates import generate_keypair, key_to_hex
 
 OWNER, AGGREGATOR, FIRST_DATA_OWNER = 0, 1, 2
@@ -80,14 +80,14 @@ def _dispute_terms(arbiter: str) -> dict[str, Any]:
 
 
 def protocol_spec(proof: str, rule_version: str = "rffl-v2", **overrides: Any) -> ProtocolSpec:
-    """Groth16 tasks default to rffl-v2 (its own proven cosine filter, τ = 0; rffl-v3 adds the norm filter, k = 3);
-    the others use norm_outlier."""
+    """Groth16 tasks default to rffl-v2 (its own proven cosine filter, τ = 0; rffl-v3 and rffl-v4 add the norm
+    filter, k = 3); the others use norm_outlier."""
     options: dict[str, Any] = {"proof": proof, "gamma": 2.0, "value_bits": 16, "alpha": "0.5"}
     if proof == "groth16":
         options["rule_version"] = rule_version
-    if proof == "groth16" and rule_version in ("rffl-v2", "rffl-v3"):
+    if proof == "groth16" and rule_version in LINKED_VERSIONS:
         options["filter_threshold"] = "0"
-        if rule_version == "rffl-v3":
+        if rule_version in CAPPED_VERSIONS:
             options["norm_ratio"] = "3"
     else:
         options["filters"] = ({"name": "norm_outlier", "k": 4.0},)
