@@ -305,8 +305,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
 def _validation_loss(agg: RoundAggregator, spec: TaskSpec) -> ValidationLoss:
     """Cross-entropy of parameter rows on the task's validation set (the overshoot rule's yardstick)."""
     validation = agg.validation(spec)
-    negative = BatchedModelEvaluator(spec.model, validation.X, validation.y, "neg_loss")
-    return lambda params: -negative(params)
+    return BatchedModelEvaluator(spec.model, validation.X, validation.y, "neg_loss").loss
 
 
 def _shapley(

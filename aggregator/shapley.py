@@ -77,6 +77,13 @@ class BatchedModelEvaluator:
                 out[start : start + block.shape[0]] = self._evaluate_block(block)
         return out
 
+    def loss(self, params: np.ndarray) -> np.ndarray:
+        """Mean validation cross-entropy of each parameter row: a `neg_loss` evaluator's values, negated (the
+        overshoot rule's yardstick, aggregator.rules.overshoot)."""
+        if self.metric != "neg_loss":
+            raise ValueError(f"loss needs a neg_loss evaluator, this one measures {self.metric}")
+        return -self(params)
+
     def _evaluate_block(self, block: torch.Tensor) -> np.ndarray:
         k = block.shape[0]
         hidden = self.features.unsqueeze(0).expand(k, -1, -1)

@@ -257,9 +257,7 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="accuracy")
     loss_evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="neg_loss")
 
-    def validation_loss(params: np.ndarray) -> np.ndarray:
-        return -loss_evaluator(params)
-
+    validation_loss = loss_evaluator.loss
     fedce_tracker = FedCE()
     payout = {name: dict.fromkeys(owners.ids, 0.0) for name in PAYOUTS}
     # FedSV (Wang et al. 2020): round values are summed over rounds and shared out at the end

@@ -101,7 +101,10 @@ def test_boosted_updates_are_dropped_and_honest_ones_kept_with_real_training() -
         rows.append(flatten(model_to_arrays(model), spec) - theta)
     honest = np.stack(rows).astype(np.float32)
     evaluator = BatchedModelEvaluator(spec, validation.X, validation.y, metric="neg_loss")
-    ctx = RoundContext(tuple("abcdef"), model=theta, validation_loss=lambda params: -evaluator(params))
+    assert np.array_equal(evaluator.loss(honest[:2] + theta), -evaluator(honest[:2] + theta))
+    with pytest.raises(ValueError, match="neg_loss evaluator"):
+        BatchedModelEvaluator(spec, validation.X, validation.y).loss(theta)
+    ctx = RoundContext(tuple("abcdef"), model=theta, validation_loss=evaluator.loss)
     rule = OvershootFilter(threshold=1.5, outlier_score="capped")
     kept = rule.apply(UpdateBatch.from_updates(honest), ctx)
     boosted = rule.apply(UpdateBatch.from_updates(10 * honest), ctx)
