@@ -6,7 +6,9 @@ Per round (`audit_round` on the gathered `RoundEvidence`, so tests can tamper wi
 - model opening: the published weighted sum S and blinding open the model commitment, and the model file
   is exactly θ_prev + ⌊S/D⌋·2^-scale;
 - rules: weights, reputations, removals recomputed in aggregator.fixedpoint from the published clip factors,
-  cosines and flags; the Poseidon statement digest matches the proof's digest and the on-chain commitments;
+  cosines and flags; the scores that need no update (an owner gone: 0, an owner that sent nothing valid: the
+  task's missing score, a dropped update under capped scores: no more than it); the Poseidon statement digest
+  matches the proof's digest and the on-chain commitments;
 - proof: the Groth16 pairing check with py_ecc against the task's published verifying key (rffl-v2 to v4: with the link
   seed re-derived from the on-chain Pedersen commitments, the model commitment and the proof's digest);
 - link (rffl-v2 to v4): the record's Σ-proof that the Pedersen-committed updates evaluate to the proof's t at that seed,
@@ -195,6 +197,20 @@ def audit_round(
     return checks
 
 
+def _score_problems(phis: list[int], sub: list[bool], kept: list[bool], act: list[bool], missing_fp: int,
+                    capped: bool) -> list[str]:  # fmt: skip
+    """The scores an auditor can check without the sealed updates: an owner already gone scores 0, an active owner
+    that sent nothing valid the task's missing score, and (capped) a dropped update no more than it."""
+    problems = []
+    if any(p != 0 for p, a in zip(phis, act, strict=True) if not a):
+        problems.append("an owner already removed has a non-zero score")
+    if any(p != missing_fp for p, a, s in zip(phis, act, sub, strict=True) if a and not s):
+        problems.append(f"an owner that sent nothing valid does not score the task's missing score ({missing_fp})")
+    if capped and any(p > missing_fp for p, a, s, k in zip(phis, act, sub, kept, strict=True) if a and s and not k):
+        problems.append(f"a dropped update scores above the task's missing score ({missing_fp})")
+    return problems
+
+
 def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray, last_round: bool) -> Check:
     """Re-run the integer rules from the published inputs; bind them to the proof digest and the chain."""
     rules, rec = spec.rules, ev.record
@@ -216,6 +232,7 @@ def _rules_check(ev: RoundEvidence, spec: TaskSpec, aggregate: np.ndarray, last_
         rules.beta_in_round(rec.round),
     ):
         problems.append("Γ, α or β differ from the task spec (β is 0 past its removal_rounds)")
+    problems += _score_problems(rec.phis, sub, kept, act, rules.missing_score_fp, rules.capped)
     weights = [(b * c) // one if (k and a and s) else 0
                for b, c, k, a, s in zip(rec.base_weights, rec.clip_factors, kept, act, sub, strict=True)]  # fmt: skip
     if weights != rec.weights:
