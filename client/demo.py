@@ -49,7 +49,7 @@ from marketplace.models import ModelSpec, build_model, load_arrays
 from marketplace.service.server import running_service
 from marketplace.service.settings import ServiceSettings
 from marketplace.task_files import TaskFiles
-from marketplace.task_spec import PROOF_MODES, ProtocolSpec, TaskSpec
+from marketplace.task_spec import CAPPED_VERSIONS, LINKED_VERSIONS, PROOF_MODES, RULE_VERSIONS, ProtocolSpec, TaskSpec
 from marketplace.updates import key_to_hex, public_key_from_private
 
 ETH = 10**18
@@ -70,10 +70,13 @@ class DemoConfig:
     seed: int = 0
     attackers: tuple[str, ...] = ()  # one attack kind per attacking data owner (the last owners attack)
     proof: str = "pedersen"  # groth16 | pedersen | none (ProtocolSpec.proof)
-    rule_version: str = "rffl-v3"  # Groth16 rule version: rffl-v3 (rffl-v2 + proven norm filter), rffl-v2 or rffl-v1
+    rule_version: str = "rffl-v3"  # Groth16 rule version: rffl-v3 (rffl-v2 + proven norm filter), rffl-v4 (+ proven
+    # missing score), rffl-v2 or rffl-v1
     filter_threshold: str = "0"  # the proven cosine filter τ: drop updates pointing away from the reference
     norm_ratio: str = "2"  # rffl-v3's proven norm filter: drop updates over k × the round's median norm (honest
     # digits updates stay within 0.6-1.25 × the median in every round of the demo; 10× scaled ones reach 7.7 ×)
+    missing_score: str = "0"  # what a silent owner scores and caps a dropped update at (rffl-v4 proves it; --fast
+    # runs it unproven; rffl-v2 and rffl-v3 prove 0)
     report_dir: Path | None = None
     live: bool = False
     dashboard: bool = True  # index the chain and serve the web dashboard while the demo runs
@@ -101,18 +104,25 @@ class DemoConfig:
             raise ValueError("at least one data owner must be honest")
         if self.proof not in PROOF_MODES:
             raise ValueError(f"unknown proof mode {self.proof!r}; choose from {', '.join(PROOF_MODES)}")
+        if self.rule_version not in RULE_VERSIONS:
+            raise ValueError(f"unknown rule version {self.rule_version!r}; choose from {', '.join(RULE_VERSIONS)}")
+        try:
+            self.rules  # noqa: B018  (checks the protocol options together, before anything starts)
+        except FedmarketError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def linked(self) -> bool:
-        return self.proof == "groth16" and self.rule_version in ("rffl-v2", "rffl-v3")
+        return self.proof == "groth16" and self.rule_version in LINKED_VERSIONS
 
     @property
     def rules(self) -> ProtocolSpec:
-        """rffl-v2 filters with its own proven cosine filter (τ), rffl-v3 also with its proven norm filter (k), and
-        the Pedersen and unverified modes with the same two filters unproven; rffl-v1 with the norm_outlier filter."""
+        """rffl-v2 filters with its own proven cosine filter (τ), rffl-v3 also with its proven norm filter (k), rffl-v4
+        also proves the missing score, and the Pedersen and unverified modes run the same filters and missing score
+        unproven; rffl-v1 filters with the norm_outlier filter."""
         version = self.rule_version if self.proof == "groth16" else ""
         common = {"proof": self.proof, "value_bits": self.value_bits, "gamma": self.gamma, "alpha": self.rffl_alpha,
-                  "beta": self.rffl_beta, "rule_version": version}  # fmt: skip
+                  "beta": self.rffl_beta, "rule_version": version, "missing_score": self.missing_score}  # fmt: skip
         if version == "rffl-v1":
             return ProtocolSpec(**common, filters=({"name": "norm_outlier", "k": self.outlier_k},))  # type: ignore[arg-type]
         normed = {} if version == "rffl-v2" else {"norm_ratio": self.norm_ratio}
@@ -121,7 +131,9 @@ class DemoConfig:
     @property
     def proof_text(self) -> str:
         if self.proof == "groth16":
-            what = {"rffl-v3": "rule version rffl-v3: rules, proven cosine and norm filters, Poseidon-Pedersen link",
+            what = {"rffl-v4": "rule version rffl-v4: rules, proven cosine and norm filters and missing score, "
+                               "Poseidon-Pedersen link",
+                    "rffl-v3": "rule version rffl-v3: rules, proven cosine and norm filters, Poseidon-Pedersen link",
                     "rffl-v2": "rule version rffl-v2: rules, proven cosine filter, Poseidon-Pedersen link"}.get(
                 self.rule_version, "rule version rffl-v1: rules only")  # fmt: skip
             return f"Pedersen commitments + Groth16 rules proof ({what}; UNSAFE single-party dev setup)"
@@ -130,11 +142,14 @@ class DemoConfig:
     @property
     def filter_text(self) -> str:
         if self.linked:
-            if self.rule_version == "rffl-v3":
-                return f"proven cosine filter τ={self.filter_threshold}, norm filter k={self.norm_ratio} (rffl-v3)"
+            if self.rule_version in CAPPED_VERSIONS:
+                missing = f", missing score {self.missing_score}" if self.rule_version == "rffl-v4" else ""
+                return (f"proven cosine filter τ={self.filter_threshold}, norm filter k={self.norm_ratio}{missing} "
+                        f"({self.rule_version})")  # fmt: skip
             return f"proven cosine filter τ={self.filter_threshold} (rffl-v2)"
         if self.proof != "groth16":
-            return f"cosine filter τ={self.filter_threshold}, norm filter k={self.norm_ratio} (unproven)"
+            missing = "" if self.missing_score == "0" else f", missing score {self.missing_score}"
+            return f"cosine filter τ={self.filter_threshold}, norm filter k={self.norm_ratio}{missing} (unproven)"
         return f"norm_outlier k={self.outlier_k}"
 
 

@@ -27,6 +27,12 @@ def demo(
                               "layer-1 Pedersen commitments and the on-chain aggregation check stay on."),
     quick: bool = typer.Option(False, help="3 data owners (1 attacker), 3 rounds: a smoke test (add --fast to "
                                "skip the Groth16 setup for n=3)."),
+    rule_version: str = typer.Option("rffl-v3", help="Groth16 rule version: rffl-v3 (proven cosine and norm "
+                                     "filters), rffl-v4 (also a proven --missing-score), rffl-v2 (cosine filter) or "
+                                     "rffl-v1 (rules only). Ignored with --fast."),
+    missing_score: str = typer.Option("0", help="What an owner that sends nothing scores, and the most a dropped "
+                                      "update scores, in [-1, 0] (e.g. -1/4: such owners leave within a few rounds). "
+                                      "Needs --rule-version rffl-v4, or --fast (unproven)."),
     alpha: float = typer.Option(0.5, min=0.01, help="Dirichlet concentration of the non-IID split (small = skewed)."),
     seed: int = typer.Option(0, help="Seed for the data split, model init and training."),
     report_dir: Path | None = typer.Option(None, "--report", help="Report folder (default reports/demo-<time>)."),
@@ -45,9 +51,12 @@ def demo(
     if quick:
         data_owners, rounds, kinds = 3, 3, kinds[:1]
     proof = "pedersen" if fast else "groth16"
-    config = DemoConfig(data_owners=data_owners, rounds=rounds, dataset=dataset, alpha=alpha, seed=seed,
-                        attackers=kinds, proof=proof, report_dir=report_dir, live=live, dashboard=dashboard,
-                        keep_open=keep_open)  # fmt: skip
+    try:
+        config = DemoConfig(data_owners=data_owners, rounds=rounds, dataset=dataset, alpha=alpha, seed=seed,
+                            attackers=kinds, proof=proof, rule_version=rule_version, missing_score=missing_score,
+                            report_dir=report_dir, live=live, dashboard=dashboard, keep_open=keep_open)  # fmt: skip
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     try:
         result = run_demo(config, console)
     except FedmarketError as exc:

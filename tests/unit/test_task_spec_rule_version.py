@@ -157,4 +157,13 @@ def test_demo_runs_rffl_v3_for_groth16_and_says_the_setup_is_unsafe() -> None:
     assert not fast.rules.filters and "UNSAFE" not in fast.proof_text and "unproven" in fast.filter_text
     v1 = DemoConfig(proof="groth16", rule_version="rffl-v1")
     assert v1.rules.rule_version == "rffl-v1" and "norm_outlier" in v1.filter_text
+    v4 = DemoConfig(proof="groth16", rule_version="rffl-v4", missing_score="-1/4")
+    assert v4.linked and v4.rules.capped and v4.rules.missing_score_fp == -ONE // 4
+    assert "missing score" in v4.proof_text and "missing score -1/4 (rffl-v4)" in v4.filter_text
+    unproven = DemoConfig(proof="pedersen", missing_score="-1/4")  # --fast: the same score, unproven
+    assert unproven.rules.missing_score_fp == -ONE // 4 and "missing score -1/4 (unproven)" in unproven.filter_text
+    with pytest.raises(ValueError, match="rffl-v3 proves a score of 0"):
+        DemoConfig(proof="groth16", missing_score="-1/4")
+    with pytest.raises(ValueError, match="unknown rule version"):
+        DemoConfig(proof="groth16", rule_version="rffl-v9")
     assert _prove_seconds(Path("/nonexistent/log.jsonl")) == []
