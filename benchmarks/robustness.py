@@ -401,6 +401,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             clean = [v for v in values if v is not None and np.isfinite(v)]
             return float(np.mean(clean)) if clean else None
 
+        def seed_range(values: list[float | None]) -> list[float] | None:
+            clean = [v for v in values if v is not None and np.isfinite(v)]
+            return [float(min(clean)), float(max(clean))] if clean else None
+
         table.append(
             {
                 "dataset": dataset,
@@ -416,6 +420,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "attackers_removed": mean(att_removed),
                 "honest_removed": mean(honest_removed),
                 **{f"fairness_{kind}": mean(values) for kind, values in sorted(fairness.items())},
+                # one seed's correlation over 8-10 honest owners is noisy: the mean's spread, seed by seed
+                **({"fairness_seed_range": {kind: seed_range(values) for kind, values in sorted(fairness.items())}}
+                   if fairness else {}),
                 "standalone_std": mean(spread),
                 "backdoor_success": mean(backdoor),
             }

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from aggregator.pipeline import build_pipeline
@@ -101,3 +102,23 @@ def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -
     assert paid == pytest.approx({"a": 0.75 / 3, "b": 1.25 / 3, "c": 0.0})
     already = {**run, "payout": {**run["payout"], "shapley_loss_round": {"a": 1.0, "b": 0.0, "c": 0.0}}}
     assert robustness.derived_payouts(already)["shapley_loss_round"]["a"] == 1.0
+
+
+def test_fairness_is_averaged_over_seeds_and_its_seed_range_kept(robustness) -> None:
+    def job(server: str, seed: int) -> dict:  # type: ignore[type-arg]
+        return {"dataset": "digits", "alpha": 0.5, "attack": "none", "fraction": 0.0, "server": server, "seed": seed}
+
+    alone = {"a": 0.9, "b": 0.6, "c": 0.3}
+    runs = []
+    for seed, paid in ((0, {"a": 0.5, "b": 0.3, "c": 0.2}), (1, {"a": 0.2, "b": 0.3, "c": 0.5})):
+        runs.append({"job": job("fedavg", seed), "final_accuracy": 0.9, "standalone_accuracy": alone,
+                     "attackers": [], "owners": list(alone), "backdoor_success": None})  # fmt: skip
+        runs.append({"job": job("pipeline", seed), "final_accuracy": 0.9, "attackers": [], "owners": list(alone),
+                     "removed_round": {}, "payout": {"reputation": paid}, "backdoor_success": None})  # fmt: skip
+    cells = {c["server"]: c for c in robustness.summarise(runs)["cells"]}
+    pipeline = cells["pipeline"]
+    low, high = pipeline["fairness_seed_range"]["reputation"]
+    r = float(np.corrcoef([0.5, 0.3, 0.2], [0.9, 0.6, 0.3])[0, 1])  # seed 0; seed 1 pays the reverse
+    assert r > 0.98 and low == pytest.approx(-r) and high == pytest.approx(r)
+    assert pipeline["fairness_reputation"] == pytest.approx(0.0, abs=1e-12)  # the mean hides a seed at +0.99
+    assert "fairness_seed_range" not in cells["fedavg"]
