@@ -256,8 +256,6 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     server = RoundAggregator(pipeline) if config.server == "pipeline" else None
     evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="accuracy")
     loss_evaluator = BatchedModelEvaluator(spec, val.X, val.y, metric="neg_loss")
-
-    validation_loss = loss_evaluator.loss
     fedce_tracker = FedCE()
     payout = {name: dict.fromkeys(owners.ids, 0.0) for name in PAYOUTS}
     # FedSV (Wang et al. 2020): round values are summed over rounds and shared out at the end
@@ -281,7 +279,7 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
                 seed=derived_seed(config.seed, round_index),
                 expected_attackers=f,
                 model=theta,
-                validation_loss=validation_loss,
+                validation_loss=loss_evaluator.loss,
             )
             delta = (outcome.aggregate * config.server_lr).astype(np.float32)
             kept = outcome.kept

@@ -397,12 +397,15 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             if run["backdoor_success"] is not None:
                 backdoor.append(run["backdoor_success"])
 
+        def finite(values: list[float | None]) -> list[float]:
+            return [v for v in values if v is not None and np.isfinite(v)]
+
         def mean(values: list[float | None]) -> float | None:
-            clean = [v for v in values if v is not None and np.isfinite(v)]
+            clean = finite(values)
             return float(np.mean(clean)) if clean else None
 
         def seed_range(values: list[float | None]) -> list[float] | None:
-            clean = [v for v in values if v is not None and np.isfinite(v)]
+            clean = finite(values)
             return [float(min(clean)), float(max(clean))] if clean else None
 
         table.append(

@@ -31,7 +31,6 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchm
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "zk_groth16.json"
 DEFAULT_SIZES = ["3x16", "3x64", "10x256", "10x1024", "10x4096"]
-VERSIONS = ("rffl-v1", "rffl-v2", "rffl-v3", "rffl-v4")
 
 
 def _cpu() -> float:
@@ -129,6 +128,7 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool, ve
     import dataclasses
 
     from aggregator.fixedpoint import ONE
+    from marketplace.task_spec import CAPPED_VERSIONS
     from zk.auditor_groth16 import check_linked_rules_proof
     from zk.auditor_link import check_link
     from zk.groth16.linked import (
@@ -145,7 +145,7 @@ def measure_one_v2(n: int, d: int, fresh: bool, value_bits: int, chain: bool, ve
     from zk.pedersen import aggregate_commitment, commit, random_blinding
 
     shape = CircuitShape(n, d, value_bits)
-    capped = version in ("rffl-v3", "rffl-v4")
+    capped = version in CAPPED_VERSIONS
     rule = LinkedRule(version, ONE // 4, 4 * ONE if capped else 0, -ONE // 4 if version == "rffl-v4" else 0)
     keys, figures = _keys(shape, fresh, rule.spec)
     rnd = sample_round(shape)
@@ -256,11 +256,13 @@ def measure_projection(n: int, d: int, m: int, fresh: bool, chain: bool) -> dict
 
 
 def main() -> int:
+    from marketplace.task_spec import RULE_VERSIONS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=DEFAULT_SIZES, help="NxD entries")
     parser.add_argument("--fresh", action="store_true", help="redo the setup even if keys are cached")
     parser.add_argument("--no-chain", action="store_true", help="skip the on-chain gas measurement")
-    parser.add_argument("--rules", choices=VERSIONS, default="rffl-v1", help="rule version")
+    parser.add_argument("--rules", choices=RULE_VERSIONS, default="rffl-v1", help="rule version")
     parser.add_argument("--value-bits", type=int, default=16, help="|q| < 2^value_bits (rffl-v2 to v4 only)")
     parser.add_argument("--projection", type=int, default=0, help="rffl-v2 on an m-row random projection (m)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -301,7 +303,7 @@ def main() -> int:
         rows.sort(key=ident)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         note = json.loads(RESULTS.read_text()).get("note", "") if RESULTS.exists() else ""
-        payload = {"benchmark": "zk_groth16", "rule_versions": list(VERSIONS), "rows": rows, "note": note}
+        payload = {"benchmark": "zk_groth16", "rule_versions": list(RULE_VERSIONS), "rows": rows, "note": note}
         RESULTS.write_text(json.dumps(payload, indent=2))
         keys = ("constraints", "setup_s", "prove_s", "prove_and_witness_cpu_s", "peak_rss_mib", "proving_key_mib")
         keys += ("link_proof_s", "link_verify_mcl_s", "verify_py_ecc_s", "groth16_verify_gas")

@@ -18,8 +18,7 @@ Per round (`audit_round` on the gathered `RoundEvidence`, so tests can tamper wi
 What it cannot check: the clip factors and cosines themselves (they need the sealed updates: the Groth16
 proof covers them, under rffl-v2 also the kept flags of the cosine filter, under rffl-v3 also those of the norm
 filter and the capped scores of dropped rows, under rffl-v4 with the task's missing score) and coalition utilities
-other than
-v(∅) (a dispute with the arbiter covers those).
+other than v(∅) (a dispute with the arbiter covers those).
 """
 
 from __future__ import annotations

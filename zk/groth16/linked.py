@@ -55,6 +55,7 @@ from eth_utils import keccak
 
 from aggregator import fixedpoint
 from aggregator.fixedpoint import ONE
+from marketplace.task_spec import CAPPED_VERSIONS
 from zk.curve import CURVE_ORDER, INFINITY, Point
 from zk.generators import DEFAULT_TAG
 from zk.groth16.backend import prove_inputs
@@ -67,8 +68,6 @@ RULE_VERSION = "rffl-v2"
 #: Heads of the digest chains (also in the circuits): statements of different rule versions never collide.
 SPECS: dict[str, CircuitSpec] = {"rffl-v2": RULES_V2, "rffl-v3": RULES_V3, "rffl-v4": RULES_V4}
 RULE_TAGS = {version: int.from_bytes(f"fedmarket/{version}".encode(), "big") for version in SPECS}
-#: Versions with the norm-ratio filter and capped scores for the rows the filters drop.
-CAPPED_VERSIONS = ("rffl-v3", "rffl-v4")
 #: K = ⌊k²·ONE⌋ must fit the circuit's range check (k ≤ 64).
 NORM_RATIO_BITS = fixedpoint.FRAC_BITS + 13
 _LINK_DOMAIN = b"fedmarket/link-sigma/v1"
