@@ -38,13 +38,13 @@ from aggregator.record import (
     model_salt,
 )
 from aggregator.round import AcceptedUpdate, Rejection, RoundAggregator, RoundResult
-from aggregator.rules import RoundContext, UpdateBatch
+from aggregator.rules import FeatureOutlierFilter, RoundContext, UpdateBatch
 from aggregator.rules.base import ValidationLoss
 from aggregator.shapley import EXACT_MAX_PLAYERS, BatchedModelEvaluator, CoalitionUtility, exact_shapley, gtg_shapley
 from marketplace.chain.events import RoundFinalized, UpdateSubmitted
 from marketplace.chain.marketplace_contract import ZERO_POINT, MarketplaceContract, RoundReport, RoundStatus
 from marketplace.errors import ContractRevert, FedmarketError
-from marketplace.models import flatten, unflatten
+from marketplace.models import ModelSpec, expected_shapes, flatten, unflatten
 from marketplace.task_spec import ProtocolSpec, TaskSpec
 from zk.groth16.linked import statement_digest
 from zk.groth16.rules import RoundInputs
@@ -126,10 +126,11 @@ def _rules(spec: TaskSpec) -> ProtocolSpec:
     return rules
 
 
-def filter_pipeline(rules: ProtocolSpec) -> AggregationPipeline | None:
+def filter_pipeline(rules: ProtocolSpec, model: ModelSpec | None = None) -> AggregationPipeline | None:
     """The task's robust filters (rffl-v1, Pedersen, unverified; clip is RFFL's own) as a checked pipeline, or
     None without any. Publishing checks them too, so a bad entry is refused before anything is spent rather
-    than when the first round is aggregated."""
+    than when the first round is aggregated; given the task's model, a filter that reads its first layer must
+    name that layer's shape."""
     filters = [f for f in rules.filters if f.get("name") != "clip"]
     if not filters:
         return None
@@ -142,7 +143,21 @@ def filter_pipeline(rules: ProtocolSpec) -> AggregationPipeline | None:
         ) from error
     if pipeline.makes_own_aggregate:
         raise FedmarketError("protocol rounds aggregate with RFFL; median/trimmed_mean cannot be filters")
+    if model is not None:
+        _check_first_layer(pipeline, model)
     return pipeline
+
+
+def _check_first_layer(pipeline: AggregationPipeline, model: ModelSpec) -> None:
+    """feature_outlier reads the first `units × inputs` parameters as the model's first weight matrix."""
+    name, shape = next(iter(expected_shapes(model).items()))
+    for rule in pipeline.rules:
+        if isinstance(rule, FeatureOutlierFilter) and (rule.units, rule.inputs) != shape:
+            raise FedmarketError(
+                f"protocol filter feature_outlier reads a {rule.units} × {rule.inputs} first layer; the task's "
+                f"model starts with {name} of shape {shape[0]} × {shape[1]}",
+                hint=f"set inputs = {shape[1]} and units = {shape[0]}",
+            )
 
 
 def previous_updates(agg: RoundAggregator, task_id: int, round_: int, owners: Collection[int],
@@ -214,7 +229,7 @@ def plan(agg: RoundAggregator, task_id: int, round_: int, collected: Collected) 
     else:
         base = list(before)
     live = [i for i in range(n) if submitted[i] and active[i]]
-    pipeline = filter_pipeline(rules)  # rffl-v2 to v4 allow no pipeline filter
+    pipeline = filter_pipeline(rules, spec.model)  # rffl-v2 to v4 allow no pipeline filter
     history = None
     if pipeline is not None and pipeline.needs_history and live:
         history = previous_updates(agg, task_id, round_, live, spec.scale_bits)

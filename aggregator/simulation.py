@@ -31,6 +31,9 @@ from marketplace.models import ModelSpec, build_model, flatten, load_arrays, mod
 SERVERS = ("pipeline", "fedavg", "fedavg_honest", "flwr_fedavg", "flwr_krum", "flwr_median", "flwr_trimmed")
 SPLITS = ("dirichlet", "powerlaw")
 PAYOUTS = ("shapley", "shapley_sum", "shapley_loss", "shapley_loss_round", "shapley_loss_gain", "reputation", "fedce")
+#: how the product's clients train (client/demo.py: 5 local epochs, lr 0.1, momentum 0.9, batch 32), which the
+#: robustness grid and the tests that replay its cells use instead of the lighter defaults below
+CLIENT_TRAINING: dict[str, Any] = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
 DEFAULT_AGGREGATION: dict[str, Any] = {
     "rules": [{"name": "clip", "gamma": 1.0}, {"name": "cosine", "threshold": 0.0}],
     "reputation": "rffl",

@@ -43,6 +43,7 @@ PEERS = ("fedavg_honest", "fedavg", "flwr_fedavg", "flwr_krum", "flwr_median", "
 
 
 CLASSES = {"digits": 10, "breast_cancer": 2}
+FEATURES = {"digits": 64, "breast_cancer": 30}
 # settings that shape every run of a grid (restored by --resummarise)
 GRID_ARGUMENTS = (
     "spec",
@@ -57,7 +58,7 @@ GRID_ARGUMENTS = (
     "momentum",
     "batch_size",
 )
-SPEC_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11")
+SPEC_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12")
 RFFL_ALPHA = 0.95  # every version; two-class variants use BINARY_RFFL_ALPHA
 # v6 (ten classes): an update over 3 × the round's median norm is dropped and scored as missing
 BOOSTED_NORMS = {"name": "norm_outlier", "method": "ratio", "k": 3.0, "side": "upper", "outlier_score": "capped"}
@@ -75,18 +76,21 @@ DROPPED_SCORE = -0.25
 # v11 (two classes): an update whose full step does worse on the validation set than the best point on its own
 # ray by more than 1.5 × the model's loss (a boosted one) is dropped and scored as missing
 OVERSHOOT = {"name": "overshoot", "threshold": 1.5, "outlier_score": "capped"}
+# v12 (ten classes): an update whose share on some input feature's first-layer weights lies over 10 robust σ above the
+# round's median share (a backdoor trigger's pixels) is dropped and scored as missing
+FEATURE_OUTLIER = {"name": "feature_outlier", "k": 10.0, "outlier_score": "capped"}
 # v4 and later on a two-class task: no cosine filter and a slower reputation (α = 0.98), see aggregation_spec
 TWO_CLASS_VARIANT_FROM = 4
 BINARY_RFFL_ALPHA = 0.98
 # how data owners train, as the product's clients do (client/demo.py: 5 epochs, lr 0.1,
 # momentum 0.9, batch 32); the v1-v3 results used the simulator's lighter default (2 epochs,
 # batch 16, no momentum), far from converged after 20 rounds
-TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
+TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}  # aggregator.simulation.CLIENT_TRAINING
 
 
 def aggregation_spec(
     dataset: str,
-    version: str = "v11",
+    version: str = "v12",
     gamma: float | None = None,
     beta: str = "1/3",
     rffl_alpha: float | None = None,
@@ -129,6 +133,9 @@ def aggregation_spec(
     update, which clipping turns into an honest-looking one) is dropped and scored like a copy. Not on ten
     classes: there a label-skewed honest shard's step overshoots the balanced validation set too, and the rule
     removed 23-42% of the honest owners at α = 0.5.
+    v12 = v11 with, on ten classes, an input-feature outlier filter after peer support: an update whose share on
+    some input feature's first-layer weights lies over 10 robust σ above the round's median share (a backdoor
+    trigger stamped on pixels the task's images leave blank) is dropped and scored like a copy.
     """
     if version not in SPEC_VERSIONS:
         raise ValueError(f"unknown spec version {version!r}; known: {', '.join(SPEC_VERSIONS)}")
@@ -159,6 +166,9 @@ def aggregation_spec(
             rules.insert(0, CONSISTENT)
         if number >= 11 and two_class_variant:
             rules.insert(len(rules) - 1, OVERSHOOT)  # after the copies are gone, before clipping hides the length
+        if number >= 12 and not two_class_variant:
+            layout = {"inputs": FEATURES[dataset], "units": HIDDEN[dataset][0]}
+            rules.insert(len(rules) - 1, {**FEATURE_OUTLIER, **layout})  # after peer support, before clipping
         if not two_class_variant:
             reference = "weighted" if version == "v2" else "median"
             rules.append({"name": "cosine", "threshold": 0.0, "reference": reference})
@@ -497,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shapley-rounds", nargs="+", type=int, default=[0, 4, 9])
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--spec", choices=SPEC_VERSIONS, default="v11", help="aggregation pipeline version")
+    parser.add_argument("--spec", choices=SPEC_VERSIONS, default="v12", help="aggregation pipeline version")
     parser.add_argument("--gamma", type=float, help=f"clip norm Γ (default per data set: {GAMMA})")
     parser.add_argument("--beta", default="1/3", help="RFFL removal threshold β (a task setting)")
     parser.add_argument(

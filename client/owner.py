@@ -105,7 +105,7 @@ def publish_task(
     deployed = None
     rules = spec.rules
     if rules is not None:
-        filter_pipeline(rules)  # a bad filter is refused now, not when the first round is aggregated
+        filter_pipeline(rules, spec.model)  # a bad filter is refused now, not when the first round is aggregated
     terms = replace(terms, rules=recorded_rules(terms.rules, rules, spec.scale_bits))
     if rules is not None and rules.proof != "none" and int(terms.verifier, 16) == 0:
         if rules.proof == "groth16" and terms.min_participants != terms.max_participants:

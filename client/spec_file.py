@@ -167,7 +167,7 @@ def _rules(table: dict[str, Any]) -> Rules:
     )
 
 
-def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
+def _protocol(table: dict[str, Any], terms: TaskTerms, model: ModelSpec) -> ProtocolSpec | None:
     """[protocol] → ProtocolSpec, checked against the terms (a Groth16 circuit is built for exactly n owners)."""
     if not table:
         return None
@@ -189,7 +189,7 @@ def _protocol(table: dict[str, Any], terms: TaskTerms) -> ProtocolSpec | None:
     except FedmarketError as exc:
         raise SpecFileError(f"[protocol]: {exc}") from None
     try:
-        filter_pipeline(rules)
+        filter_pipeline(rules, model)
     except FedmarketError as exc:
         raise SpecFileError(f"[protocol] {exc.args[0]}", hint=exc.hint) from None
     if rules.proof == "groth16" and terms.min_participants != terms.max_participants:
@@ -301,7 +301,7 @@ def load_spec_file(path: Path) -> SpecFile:
         **_disputes(task, dispute_window),
     )
     scale_bits = int(task.get("scale_bits", 16))
-    protocol = _protocol(_section(document, "protocol", required=False), terms)
+    protocol = _protocol(_section(document, "protocol", required=False), terms, model_spec)
     stated = sorted({"alpha", "beta", "clip_norm"} & set(rules_table))
     if protocol is not None and stated:
         raise SpecFileError(f"[rules] {', '.join(stated)}: a task with [protocol] sets alpha, beta and gamma there",

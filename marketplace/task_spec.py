@@ -166,7 +166,8 @@ class ProtocolSpec:
     filters: robust rules run before RFFL (aggregator.pipeline rule entries; clip is RFFL's own). `consistency`
         compares each owner's update with its latest earlier one, read back from the chain and IPFS; `overshoot`
         tries each update on the validation set from the model the chain names (a boosted update does far worse
-        at its full step than at a shorter one).
+        at its full step than at a shorter one); `feature_outlier` reads the model's first weight matrix (its
+        `units × inputs` must be that matrix's shape) for input features an update alone trains (a backdoor).
     shapley: options of aggregator.shapley.round_shapley; contributions use the validation set.
     verifying_key_cid: the Groth16 verifying key (snarkjs JSON) on IPFS, for auditors.
     rule_version: the Groth16 circuit and verifier (proof "groth16" only): "rffl-v2" (default: rules, proven

@@ -7,6 +7,7 @@ from aggregator.rules.clip import NormClip, clip_factors
 from aggregator.rules.consistency import ConsistencyFilter
 from aggregator.rules.cosine import CosineFilter, cosines_to_vector
 from aggregator.rules.duplicate import NearDuplicateFilter, pairwise_cosines
+from aggregator.rules.feature_outlier import FeatureOutlierFilter
 from aggregator.rules.krum import MultiKrum, krum_scores
 from aggregator.rules.median import CoordinateMedian
 from aggregator.rules.norm_outlier import NormOutlierFilter
@@ -25,6 +26,7 @@ RULES: dict[str, type] = {
     "peer_support": PeerSupportFilter,
     "consistency": ConsistencyFilter,
     "overshoot": OvershootFilter,
+    "feature_outlier": FeatureOutlierFilter,
 }
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "ConsistencyFilter",
     "CoordinateMedian",
     "CosineFilter",
+    "FeatureOutlierFilter",
     "MultiKrum",
     "NearDuplicateFilter",
     "NormClip",

@@ -7,10 +7,16 @@ the same rows; the aggregator that posted the previous round takes them from mem
 from __future__ import annotations
 
 import pytest
-from protocol_support.market import assert_dropped_at_quarter, assert_last_round_removes, build_market, fresh_noise
+from protocol_support.market import (
+    assert_dropped_at_quarter,
+    assert_last_round_removes,
+    build_market,
+    fresh_noise,
+    replan,
+    restarted_aggregator,
+)
 
-from aggregator.protocol import collect, plan, previous_updates
-from aggregator.round import RoundAggregator
+from aggregator.protocol import previous_updates
 from marketplace.chain.marketplace_contract import MarketplaceContract
 from marketplace.ipfs import IpfsClient
 from marketplace.task_files import TaskFiles
@@ -37,11 +43,10 @@ def test_fresh_noise_is_dropped_from_its_second_round_and_removed(  # type: igno
 
     market.submit_all(2)
     # an aggregator started now knows nothing of round 1 but what the chain and IPFS hold: same history, same rows
-    restarted = RoundAggregator(contract.with_session(market.aggregator.contract.session), market.files,
-                                market.aggregator_private)  # fmt: skip
+    restarted = restarted_aggregator(market)
     history = previous_updates(restarted, task_id, 2, range(len(market.data_owners)), 12)
     assert sorted(history) == [str(i) for i in range(len(market.data_owners))]
-    replayed = plan(restarted, task_id, 2, collect(restarted, task_id, 2)).record
+    replayed = replan(market, 2, restarted)
     fetched: list[int] = []  # the rounds whose submissions the aggregator fetches, decrypts and checks
     fetch = market.aggregator.collect
     monkeypatch.setattr(market.aggregator, "collect", lambda task, at: fetched.append(at) or fetch(task, at))

@@ -7,10 +7,15 @@ IPFS and the model the chain names, so a restarted aggregator plans the same row
 from __future__ import annotations
 
 import pytest
-from protocol_support.market import assert_dropped_at_quarter, assert_last_round_removes, build_market, scaled
+from protocol_support.market import (
+    assert_dropped_at_quarter,
+    assert_last_round_removes,
+    build_market,
+    replan,
+    scaled,
+)
 
-from aggregator.protocol import collect, plan
-from aggregator.round import RoundAggregator
+from aggregator.simulation import CLIENT_TRAINING
 from marketplace.chain.marketplace_contract import MarketplaceContract
 from marketplace.ipfs import IpfsClient
 from marketplace.task_files import TaskFiles
@@ -21,7 +26,6 @@ pytestmark = pytest.mark.integration
 # one overshoots it. The task's model is a logistic regression: from its initial weights even ten honest steps
 # still lower the validation loss (round 1 keeps the booster), from round 2 on the honest step ends near its ray's
 # best point and ten of them overshoot it far (excess 0.70 and 2.3 nats against a loss of 0.05)
-TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
 OVERSHOOT = {"filters": ({"name": "overshoot", "threshold": 1.5},), "dropped_score": "capped", "alpha": "0.8",
              "missing_score": "-1/4"}  # fmt: skip
 
@@ -30,7 +34,7 @@ def test_a_boosted_update_is_dropped_and_its_sender_removed(  # type: ignore[no-
     marketplace: MarketplaceContract, session_for, ipfs: IpfsClient
 ) -> None:
     market = build_market(marketplace, session_for, TaskFiles(ipfs), proof="pedersen", rounds=3, attacker=scaled,
-                          rules_overrides=OVERSHOOT, training=TRAINING)  # fmt: skip
+                          rules_overrides=OVERSHOOT, training=CLIENT_TRAINING)  # fmt: skip
     contract, task_id = market.owner, market.task_id
     attacker = contract.get_participant(task_id, market.attacker.address).index
     honest = [i for i in range(len(market.data_owners)) if i != attacker]
@@ -40,9 +44,7 @@ def test_a_boosted_update_is_dropped_and_its_sender_removed(  # type: ignore[no-
     assert first is not None and all(flag & 2 for flag in first.flags)
 
     market.submit_all(2)
-    restarted = RoundAggregator(contract.with_session(market.aggregator.contract.session), market.files,
-                                market.aggregator_private)  # fmt: skip
-    replayed = plan(restarted, task_id, 2, collect(restarted, task_id, 2)).record
+    replayed = replan(market, 2)
     second = market.aggregator.aggregate_round(task_id, 2).record
     assert_dropped_at_quarter(second, replayed, attacker, honest)
     assert_last_round_removes(market, 3, attacker, honest)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from grid_cell import replay_cell
 
 from aggregator.history import UpdateHistory
 from aggregator.pipeline import PipelineSpecError, RoundAggregator, build_pipeline
 from aggregator.rules import ConsistencyFilter, RoundContext, UpdateBatch
-from aggregator.simulation import SimulationConfig, run_simulation
 
 SENDERS = ("a", "b", "c", "d", "e")
 
@@ -137,19 +137,12 @@ def test_history_reuses_its_rows_and_never_aliases_the_callers() -> None:
 def test_random_free_riders_leave_on_breast_cancer_with_real_training() -> None:
     """Two-class task: RFFL (α = 0.98) alone kept every U(−1, 1) free-rider for 20 rounds (robustness
     spec v7); with the consistency filter their score is capped from round 2 and they leave by round 14."""
-    aggregation = {
-        "rules": [
-            {"name": "consistency", "outlier_score": "capped"},
-            {"name": "near_duplicate", "twin_score": "capped"},
-            {"name": "clip", "gamma": 0.5},
-        ],
-        "reputation": {"name": "rffl", "alpha": 0.98, "beta": "1/3"},
-        "contribution": "none",
-    }
-    config = SimulationConfig(
-        dataset="breast_cancer", dirichlet_alpha=100.0, hidden=(16,), rounds=14, seed=0, attack="free_rider",
-        attacker_fraction=0.2, epochs=5, lr=0.1, momentum=0.9, batch_size=32, aggregation=aggregation,
-    )  # fmt: skip
-    result = run_simulation(config)
+    rules = [
+        {"name": "consistency", "outlier_score": "capped"},
+        {"name": "near_duplicate", "twin_score": "capped"},
+        {"name": "clip", "gamma": 0.5},
+    ]
+    result = replay_cell("breast_cancer", alpha=100.0, rounds=14, seed=0, attack="free_rider", fraction=0.2,
+                         rules=rules, reputation={"name": "rffl", "alpha": 0.98, "beta": "1/3"})  # fmt: skip
     assert result.attackers and set(result.attackers) <= set(result.removed_round)
     assert not set(result.removed_round) - set(result.attackers)

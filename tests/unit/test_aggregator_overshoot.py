@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from grid_cell import replay_cell
 
 from aggregator.pipeline import PipelineSpecError, RoundAggregator, build_pipeline
 from aggregator.rules import OvershootFilter, RoundContext, UpdateBatch
 from aggregator.rules.overshoot import STEP_FRACTIONS, ray_excess
 from aggregator.shapley import BatchedModelEvaluator
-from aggregator.simulation import SimulationConfig, run_simulation
 from client.training import TrainConfig, train_local
 from marketplace.data import dirichlet_split, load_builtin, split_holdout
 from marketplace.models import ModelSpec, build_model, flatten, load_arrays, model_to_arrays, unflatten
@@ -120,21 +120,15 @@ def test_scaled_owners_leave_on_breast_cancer_where_no_norm_rule_can_tell_them()
     """Two-class task, IID shards, 30% of owners send ×10 their honest step: spec v10's rules alone removed none
     of them in 20 rounds (robustness grid, every seed); with the overshoot filter, capped, all three leave by round
     10 on this seed and no honest owner does."""
-    aggregation = {
-        "rules": [
-            {"name": "consistency", "outlier_score": "capped"},
-            {"name": "near_duplicate", "twin_score": "capped"},
-            {"name": "overshoot", "threshold": 1.5, "outlier_score": "capped"},
-            {"name": "clip", "gamma": 0.5},
-        ],
-        "reputation": {"name": "rffl", "alpha": 0.98, "beta": "1/3", "missing_score": -0.25},
-        "contribution": "none",
-    }
-    config = SimulationConfig(
-        dataset="breast_cancer", dirichlet_alpha=100.0, hidden=(16,), rounds=10, seed=SCALED_SEED, attack="scaling",
-        attacker_fraction=0.3, epochs=5, lr=0.1, momentum=0.9, batch_size=32, aggregation=aggregation,
-    )  # fmt: skip
-    result = run_simulation(config)
+    rules = [
+        {"name": "consistency", "outlier_score": "capped"},
+        {"name": "near_duplicate", "twin_score": "capped"},
+        {"name": "overshoot", "threshold": 1.5, "outlier_score": "capped"},
+        {"name": "clip", "gamma": 0.5},
+    ]
+    reputation = {"name": "rffl", "alpha": 0.98, "beta": "1/3", "missing_score": -0.25}
+    result = replay_cell("breast_cancer", alpha=100.0, rounds=10, seed=SCALED_SEED, attack="scaling", fraction=0.3,
+                         rules=rules, reputation=reputation)  # fmt: skip
     assert len(result.attackers) == 3 and set(result.removed_round) == set(result.attackers)
 
 

@@ -23,7 +23,7 @@ def robustness():
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
 def test_every_spec_version_is_a_valid_task_spec(robustness, version: str, dataset: str) -> None:
     pipeline = build_pipeline(robustness.aggregation_spec(dataset, version, coalition="weighted"))
@@ -84,12 +84,22 @@ def test_v10_scores_dropped_rows_below_a_sender_of_nothing(robustness) -> None:
 
 
 def test_v11_tries_updates_on_the_validation_set_only_on_two_classes(robustness) -> None:
-    v10, v11 = robustness.aggregation_spec("breast_cancer", "v10"), robustness.aggregation_spec("breast_cancer")
+    v10, v11 = robustness.aggregation_spec("breast_cancer", "v10"), robustness.aggregation_spec("breast_cancer", "v11")
     assert v11["rules"] == [*v10["rules"][:-1], robustness.OVERSHOOT, v10["rules"][-1]]
     assert v11["rules"][-1]["name"] == "clip" and v11["reputation"] == v10["reputation"]
     assert build_pipeline(v11).needs_validation and not build_pipeline(v10).needs_validation
     assert robustness.OVERSHOOT["outlier_score"] == "capped"
     assert robustness.aggregation_spec("digits", "v11") == robustness.aggregation_spec("digits", "v10")
+
+
+def test_v12_looks_at_input_features_only_on_ten_classes(robustness) -> None:
+    v11, v12 = robustness.aggregation_spec("digits", "v11"), robustness.aggregation_spec("digits")
+    rule = {**robustness.FEATURE_OUTLIER, "inputs": 64, "units": robustness.HIDDEN["digits"][0]}
+    assert v12["rules"] == [*v11["rules"][:-2], rule, *v11["rules"][-2:]]
+    assert [r["name"] for r in v12["rules"][-3:]] == ["feature_outlier", "clip", "cosine"]
+    assert rule["outlier_score"] == "capped" and v12["reputation"] == v11["reputation"]
+    build_pipeline(v12)
+    assert robustness.aggregation_spec("breast_cancer") == robustness.aggregation_spec("breast_cancer", "v11")
 
 
 def test_derived_per_round_loss_payout_is_the_mean_of_round_shares(robustness) -> None:

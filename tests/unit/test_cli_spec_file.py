@@ -151,6 +151,15 @@ def test_a_protocol_task_may_filter_by_consistency(tmp_path: Path) -> None:
     assert spec.protocol.missing_score_fp == -(1 << 18)
 
 
+def test_a_feature_filter_must_name_the_models_first_layer(tmp_path: Path) -> None:
+    entry = '[protocol]\nfilters = [{{ name = "feature_outlier", inputs = 3, units = {units} }}]\n'
+    spec = load_spec_file(write(tmp_path, SPEC + entry.format(units=8)))  # [model] hidden = [8], 3 features
+    assert spec.protocol is not None and filter_pipeline(spec.protocol, spec.model) is not None
+    with pytest.raises(SpecFileError, match="reads a 2 × 3 first layer") as refused:
+        load_spec_file(write(tmp_path, SPEC + entry.format(units=2)))
+    assert refused.value.hint == "set inputs = 3 and units = 8"
+
+
 def test_groth16_rule_version_and_filter_threshold_come_from_the_spec_file(tmp_path: Path) -> None:
     fixed = SPEC.replace("max_data_owners = 4", "max_data_owners = 4\nmin_data_owners = 4")
     spec = load_spec_file(write(tmp_path, fixed + '[protocol]\nproof = "groth16"\nfilter_threshold = 0.25\n'))

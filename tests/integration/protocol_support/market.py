@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from aggregator.fixedpoint import ONE
+from aggregator.protocol import collect, plan
 from aggregator.record import RoundRecord
 from aggregator.round import RoundAggregator
 from client.audit import audit_task
@@ -34,6 +35,11 @@ def sign_flip(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def scaled(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The attacker boosts its honest step tenfold: after clipping it looks honest to the cosine."""
     return {name: 10 * array for name, array in delta.items()}
+
+
+def as_trained(delta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The attacker sends its step as trained: its attack is in its data (build_market's `poisoned`)."""
+    return delta
 
 
 def fresh_noise(seed: int = 7) -> UpdateTransform:
@@ -110,11 +116,15 @@ def build_market(
     rule_version: str = "rffl-v2",
     rules_overrides: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    poisoned: Callable[[Dataset], Dataset] | None = None,
 ) -> ProtocolMarket:
+    """`poisoned` rewrites the attacker's shard before it trains (a backdoor); `attacker` then its step."""
     data, schema = load_builtin(dataset)
     train, validation, _ = split_holdout(data, val_fraction=0.2, test_fraction=0.2, seed=0)
     count = honest + (1 if attacker is not None else 0)
     shards = [train.subset(p) for p in dirichlet_split(train.y, count, 100.0, seed=0)]
+    if poisoned is not None and attacker is not None:
+        shards[-1] = poisoned(shards[-1])
     private, public = generate_keypair()
     rules = protocol_spec(proof, rule_version, **(rules_overrides or {}))
 
@@ -151,6 +161,18 @@ def build_market(
     return ProtocolMarket(
         published, marketplace, aggregator, private, members, transforms, files, validation, terms, stake * count
     )
+
+
+def restarted_aggregator(market: ProtocolMarket) -> RoundAggregator:
+    """A fresh aggregator on the task's aggregator account: it knows nothing but what the chain and IPFS hold."""
+    return RoundAggregator(market.owner.with_session(market.aggregator.contract.session), market.files,
+                           market.aggregator_private)  # fmt: skip
+
+
+def replan(market: ProtocolMarket, round_: int, aggregator: RoundAggregator | None = None) -> RoundRecord:
+    """Round `round_` as a restarted aggregator plans it (call it before the task's aggregator posts the round)."""
+    fresh = aggregator or restarted_aggregator(market)
+    return plan(fresh, market.task_id, round_, collect(fresh, market.task_id, round_)).record
 
 
 def assert_dropped_at_quarter(
