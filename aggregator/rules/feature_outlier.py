@@ -21,7 +21,7 @@ scored a median of 9–16 at Dirichlet α = 0.5 and 20–26 at α = 100; of 4,14
 backdoor owners, both α) the 99th percentile scored 5.8–7.3 and the highest 10.3. With k = 10, 72% and 95% of the
 rows of 30% and 20% backdoor owners at α = 0.5 were dropped, all of them at α = 100, and one honest row; k = 8
 dropped 84% and 98% of theirs and 11 honest rows. It adds nothing on breast cancer, whose trigger lifts real,
-always-present features by 4σ: on its recorded backdoor updates k = 10 dropped 1–3% of the backdoor rows.
+always-present features by 4σ: there k = 10 would drop 2–8% of the backdoor rows.
 
 `inputs` and `units` give the first layer's shape (a `units × inputs` weight matrix stored first and row-major in
 the flat vector, as the canonical layout of every model in `marketplace.models` has it). `outlier_score` says how
