@@ -84,8 +84,9 @@ TWO_CLASS_VARIANT_FROM = 4
 BINARY_RFFL_ALPHA = 0.98
 # how data owners train, as the product's clients do (client/demo.py: 5 epochs, lr 0.1,
 # momentum 0.9, batch 32); the v1-v3 results used the simulator's lighter default (2 epochs,
-# batch 16, no momentum), far from converged after 20 rounds
-TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}  # aggregator.simulation.CLIENT_TRAINING
+# batch 16, no momentum), far from converged after 20 rounds. The same as aggregator.simulation.CLIENT_TRAINING,
+# written out so that this parent process does not import torch (the workers import the simulator)
+TRAINING = {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 32}
 
 
 def aggregation_spec(
